@@ -1,0 +1,103 @@
+"""The cell factory: the one place that knows nn.RNN, nn.GRU and nn.LSTM apart.
+
+Recipes build a `Recurrent` from a cell name and treat its state as opaque:
+`final_hidden`, `state_from_hidden` and `map_state` hide that an LSTM state
+is a pair `(h, c)` while the other cells carry a single tensor.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Union
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+State = Union[Tensor, tuple[Tensor, Tensor]]
+
+CELL_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class Recurrent(nn.Module):
+    """A (multi-layer, optionally bidirectional) RNN, GRU or LSTM, batch-first."""
+
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if cell not in CELL_CLASSES:
+            raise ValueError(f"unknown cell {cell!r}; choose from {', '.join(CELL_CLASSES)}")
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.num_directions = 2 if bidirectional else 1
+        self.output_size = hidden_size * self.num_directions
+        self.rnn = CELL_CLASSES[cell](
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        if cell == "lstm":
+            self._set_forget_bias(1.0)
+
+    def _set_forget_bias(self, value: float) -> None:
+        # A forget-gate bias of 1 (Jozefowicz et al. 2015); gates are ordered i, f, g, o.
+        h = self.hidden_size
+        for name, param in self.rnn.named_parameters():
+            if name.startswith("bias_ih"):
+                with torch.no_grad():
+                    param[h : 2 * h].fill_(value)
+
+    def forward(
+        self, x: Tensor, lengths: Tensor | None = None, state: State | None = None
+    ) -> tuple[Tensor, State]:
+        """Run over `x` [B, T, in]; return outputs [B, T, H*D] and the final state.
+
+        With `lengths` [B] (CPU int64) the batch is packed, so padding never
+        enters the cell; positions past a sequence's end come out as zeros.
+        A batch whose sequences all have length T runs unpacked (faster).
+        """
+        if lengths is None or bool((lengths == x.size(1)).all()):
+            return self.rnn(x, state)
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, state = self.rnn(packed, state)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
+        return out, state
+
+    def final_hidden(self, state: State) -> Tensor:
+        """The last layer's final hidden state, directions concatenated: [B, H*D]."""
+        h = state[0] if isinstance(state, tuple) else state  # [L*D, B, H]
+        last = h[-self.num_directions :]  # [D, B, H]
+        return torch.cat(list(last), dim=-1)
+
+    def state_from_hidden(self, h0: Tensor) -> State:
+        """Build an initial state from hidden tensors h0 [L*D, B, H] (LSTM: c0 = 0)."""
+        if self.cell == "lstm":
+            return (h0, torch.zeros_like(h0))
+        return h0
+
+    def zero_state(self, batch_size: int, device: torch.device | str) -> State:
+        """An all-zero initial state for `batch_size` sequences."""
+        h0 = torch.zeros(self.num_layers * self.num_directions, batch_size, self.hidden_size, device=device)
+        return self.state_from_hidden(h0)
+
+
+def map_state(state: State, fn: Callable[[Tensor], Tensor]) -> State:
+    """Apply `fn` to every tensor of a state (h, or h and c of an LSTM)."""
+    if isinstance(state, tuple):
+        return tuple(fn(s) for s in state)  # type: ignore[return-value]
+    return fn(state)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,144 @@
+"""The training engine shared by every recipe.
+
+It owns seeding, the device, the optimiser, gradient clipping, early stopping
+on the validation metric (keeping the best weights), the progress bar, the
+per-epoch log line and history. A recipe hands it a `Task`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from recipes.errors import UserError
+from recipes.params import Field
+
+TRAIN_SCHEMA = {
+    "epochs": Field(int, min=1),
+    "batch_size": Field(int, min=1),
+    "eval_batch_size": Field(int, min=1),
+    "lr": Field(float, min=0.0),
+    "weight_decay": Field(float, min=0.0),
+    "clip": Field(float, min=0.0),
+    "patience": Field(int, min=1),
+}
+
+
+@dataclass
+class Step:
+    """What one training batch yields: the mean loss and how much it covered."""
+
+    loss: Tensor
+    examples: int
+    tokens: int
+
+
+class Task(Protocol):
+    """What a recipe gives the engine for one (cell, seed) run."""
+
+    metric: str  # validation metric, higher is better
+
+    def train_batches(self, generator: torch.Generator) -> list[Any]: ...
+
+    def step(self, model: nn.Module, batch: Any) -> Step: ...
+
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, float]: ...
+
+
+@dataclass
+class FitResult:
+    """The outcome of `fit`: best epoch, timing and the per-epoch history."""
+
+    best_epoch: int
+    epochs_run: int
+    train_seconds: float
+    examples_per_s: float
+    tokens_per_s: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch generator for batch order."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present, else CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("params.yaml: device is cuda but no GPU is visible; set device: auto or cpu")
+    return torch.device(name)
+
+
+def set_threads(threads: int) -> None:
+    """Use `threads` CPU threads (0 means one per core)."""
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+
+
+def _train_epoch(task: Task, model: nn.Module, opt: torch.optim.Optimizer, cfg: dict,
+                 generator: torch.Generator, epoch: int) -> tuple[float, int, int]:
+    model.train()
+    total_loss = examples = tokens = 0
+    for batch in tqdm(task.train_batches(generator), desc=f"epoch {epoch}", leave=False, disable=None):
+        opt.zero_grad(set_to_none=True)
+        step = task.step(model, batch)
+        loss = step.loss.item()
+        if not math.isfinite(loss):
+            raise UserError(
+                f"training diverged: loss is {loss} in epoch {epoch}; "
+                "lower train.lr or set train.clip (e.g. 1.0) in params.yaml"
+            )
+        step.loss.backward()
+        if cfg["clip"] > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
+        opt.step()
+        total_loss += loss * step.tokens
+        examples += step.examples
+        tokens += step.tokens
+    return total_loss / max(tokens, 1), examples, tokens
+
+
+@torch.no_grad()
+def evaluate(task: Task, model: nn.Module, split: str) -> dict[str, float]:
+    """Evaluate without gradients, in eval mode."""
+    model.eval()
+    return task.evaluate(model, split)
+
+
+def fit(task: Task, model: nn.Module, cfg: dict, generator: torch.Generator, log=print) -> FitResult:
+    """Train with early stopping on `task.metric`; leave the best weights in `model`."""
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    best_score, best_epoch, best_state = -math.inf, 0, copy.deepcopy(model.state_dict())
+    history, seconds, examples, tokens = [], 0.0, 0, 0
+    for epoch in range(1, cfg["epochs"] + 1):
+        start = time.perf_counter()
+        train_loss, n_examples, n_tokens = _train_epoch(task, model, opt, cfg, generator, epoch)
+        took = time.perf_counter() - start
+        seconds, examples, tokens = seconds + took, examples + n_examples, tokens + n_tokens
+        valid = evaluate(task, model, "valid")
+        score = valid[task.metric]
+        history.append({"epoch": epoch, "train_loss": train_loss, "valid_loss": valid["loss"],
+                        "valid_metric": score, "seconds": took, "examples_per_s": n_examples / took})
+        log(f"epoch {epoch:3d}  train_loss {train_loss:.4f}  valid_loss {valid['loss']:.4f}  "
+            f"valid_{task.metric} {score:.4f}  {took:.1f}s  {n_examples / took:.0f} ex/s")
+        if score > best_score:
+            best_score, best_epoch, best_state = score, epoch, copy.deepcopy(model.state_dict())
+        elif epoch - best_epoch >= cfg["patience"]:
+            log(f"early stop: no better valid_{task.metric} for {cfg['patience']} epochs")
+            break
+    model.load_state_dict(best_state)
+    return FitResult(best_epoch, len(history), seconds, examples / seconds, tokens / seconds, history)

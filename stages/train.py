@@ -1,0 +1,48 @@
+"""Stage: train one (recipe, cell, seed); keep the best checkpoint and the per-epoch history."""
+
+import csv
+import io
+
+from recipes.atomic import save_torch, write_text
+from recipes.cells import count_parameters
+from recipes.engine import fit
+from recipes.params import load_params
+from recipes.sizing import hidden_size_for
+from stages import cli, paths
+from stages.runs import build, start_run
+
+HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_metric", "seconds", "examples_per_s"]
+
+
+def history_csv(history: list[dict]) -> str:
+    """The per-epoch history as CSV text (DVC plots read it)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, HISTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def main() -> None:
+    """Train with early stopping and write models/ and reports/history/."""
+    args = cli.parser(__doc__, with_run=True).parse_args()
+    params = load_params(args.params)
+    run = start_run(params, args.recipe, args.seed)
+    hidden = hidden_size_for(run.recipe, params, args.recipe, run.meta, args.cell)
+    model = build(run, args.cell, hidden)
+    n_params = count_parameters(model)
+    print(f"{args.recipe} {args.cell} seed {args.seed}: hidden {hidden}, {n_params} parameters, {run.device}")
+    result = fit(run.task, model, run.section["train"], run.generator)
+    name = paths.run_name(args.cell, args.seed)
+    summary = {"hidden_size": hidden, "parameters": n_params, "best_epoch": result.best_epoch,
+               "epochs_run": result.epochs_run, "train_seconds": result.train_seconds,
+               "seconds_per_epoch": result.train_seconds / result.epochs_run,
+               "examples_per_s": result.examples_per_s, "tokens_per_s": result.tokens_per_s}
+    write_text(paths.HISTORY / args.recipe / f"{name}.csv", history_csv(result.history))
+    save_torch(paths.MODELS / args.recipe / f"{name}.pt",
+               {"cell": args.cell, "state_dict": model.state_dict(), "train": summary})
+
+
+if __name__ == "__main__":
+    cli.run(main)
