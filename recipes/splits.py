@@ -23,12 +23,12 @@ def carve(raw_dir: Path, valid_fraction: float, test_fraction: float, seed: int,
         raise UserError(f"{train_path} is missing: run `dvc repro` so the download stage fills {raw_dir}")
     train = read_jsonl(train_path)
     random.Random(seed).shuffle(train)
-    splits = {}
+    splits, total = {}, len(train)
     for name, file, fraction in (("test", "test.jsonl", test_fraction), ("valid", "validation.jsonl", valid_fraction)):
         if (raw_dir / file).exists():
             splits[name] = read_jsonl(raw_dir / file)
         else:
-            n = int(round(len(train) * fraction))
+            n = int(round(total * fraction))
             if n == 0:
                 raise UserError(f"{raw_dir} has no {file}: set a {name}_fraction > 0 to carve one from train")
             splits[name], train = train[:n], train[n:]

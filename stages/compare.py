@@ -27,7 +27,8 @@ def recipe_section(name: str, summary: dict, runs: dict, histories: dict, meta: 
         f"![validation curves](plots/{name}_curves.png) ![quality vs parameters](plots/{name}_quality.png)",
         "**Claims checked on this recipe**\n\n"
         "1. Cell complexity grows RNN < GRU < LSTM\n" + report.claim_complexity(summary, matched) + "\n"
-        f"2. Gated cells beat the vanilla RNN (test {module.HEADLINE})\n" + report.claim_gated(runs, module.HEADLINE) + "\n"
+        f"2. Gated cells beat the vanilla RNN (test {module.HEADLINE})\n"
+        + report.claim_gated(runs, module.HEADLINE) + "\n"
         "3. Trainability\n" + report.claim_trainability(histories),
     ])
 

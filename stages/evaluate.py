@@ -27,7 +27,8 @@ def main() -> None:
         samples = run.task.samples(model)
     metrics = {"recipe": args.recipe, "cell": args.cell, "seed": args.seed,
                "test": test, **checkpoint["train"]}
-    write_text(paths.SAMPLES / args.recipe / f"{name}.md", f"# {args.recipe} · {args.cell} · seed {args.seed}\n\n{samples}")
+    title = f"# {args.recipe} · {args.cell} · seed {args.seed}\n\n"
+    write_text(paths.SAMPLES / args.recipe / f"{name}.md", title + samples)
     write_json(paths.RUN_METRICS / args.recipe / f"{name}.json", metrics)
     print(f"{args.recipe} {args.cell} seed {args.seed}: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
 
