@@ -98,7 +98,7 @@ def rows_from_hub(split) -> list[dict]:
     return [{"text": row[column], "label": names[row["label"]]} for row in split if row["label"] >= 0]
 
 
-def download(section: dict, raw_dir: Path) -> None:
+def download(section: dict, raw_dir: Path, seed: int) -> None:
     """Fetch the chosen dataset into the raw format."""
     source = section["source"]
     name = source["dataset"]
@@ -228,7 +228,7 @@ class SentimentTask:
         labels = list(range(len(self.meta["labels"])))
         return {"accuracy": accuracy(preds, targets), "macro_f1": macro_f1(preds, targets, labels), "loss": loss}
 
-    def samples(self, model: nn.Module) -> str:
+    def samples(self, model: nn.Module, out_dir: Path) -> str:
         """A markdown table of the first test snippets with gold and predicted labels."""
         split = self.splits["test"]
         index = torch.arange(min(self.n_samples, len(split["labels"])))

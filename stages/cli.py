@@ -7,7 +7,7 @@ import sys
 from typing import Callable
 
 from recipes import RECIPES
-from recipes.errors import UserError
+from recipes.errors import UserError  # noqa: F401 (re-exported for tools)
 from recipes.params import CELL_NAMES
 
 

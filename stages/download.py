@@ -12,7 +12,7 @@ def main() -> None:
     params = load_params(args.params)
     with atomic_path(paths.RAW / args.recipe) as tmp:
         tmp.mkdir()
-        RECIPES[args.recipe].download(params[args.recipe], tmp)
+        RECIPES[args.recipe].download(params[args.recipe], tmp, params["seed"])
     print(f"{args.recipe}: raw data in {paths.RAW / args.recipe}")
 
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from recipes.atomic import write_json, write_text
+from recipes.atomic import atomic_path, write_json
 from recipes.engine import evaluate
 from recipes.errors import UserError
 from recipes.params import load_params
@@ -11,7 +11,7 @@ from stages.runs import build, start_run
 
 
 def main() -> None:
-    """Write metrics/runs/<recipe>/<cell>-seed<N>.json and reports/samples/."""
+    """Write metrics/runs/<recipe>/<cell>-seed<N>.json and reports/samples/<recipe>/<cell>-seed<N>/."""
     args = cli.parser(__doc__, with_run=True).parse_args()
     params = load_params(args.params)
     run = start_run(params, args.recipe, args.seed)
@@ -23,12 +23,12 @@ def main() -> None:
     model = build(run, args.cell, checkpoint["train"]["hidden_size"])
     model.load_state_dict(checkpoint["state_dict"])
     test = evaluate(run.task, model, "test")
-    with torch.no_grad():
-        samples = run.task.samples(model)
     metrics = {"recipe": args.recipe, "cell": args.cell, "seed": args.seed,
                "test": test, **checkpoint["train"]}
-    title = f"# {args.recipe} · {args.cell} · seed {args.seed}\n\n"
-    write_text(paths.SAMPLES / args.recipe / f"{name}.md", title + samples)
+    with atomic_path(paths.SAMPLES / args.recipe / name) as sample_dir, torch.no_grad():
+        sample_dir.mkdir()
+        title = f"# {args.recipe} · {args.cell} · seed {args.seed}\n\n"
+        (sample_dir / "samples.md").write_text(title + run.task.samples(model, sample_dir))
     write_json(paths.RUN_METRICS / args.recipe / f"{name}.json", metrics)
     print(f"{args.recipe} {args.cell} seed {args.seed}: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
 

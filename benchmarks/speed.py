@@ -1,0 +1,147 @@
+"""Training-speed benchmark: how close the engine runs to the recurrent kernels.
+
+    python -m benchmarks.speed [--recipes pos translation] [--cells gru] [--max-batches 100]
+
+For each recipe × cell, on the prepared embedded data (run `dvc repro` first),
+in one process:
+  (a) engine   — `recipes.engine` training over the epoch's batches: batching,
+                 model, loss, backward, clipping, optimiser, NaN check, tqdm;
+  (b) tight    — the same model and batches (index lists built beforehand):
+                 task.step + backward + optimiser step, nothing else;
+  (c) bare     — only the model's recurrent layers, forward + backward on
+                 random inputs of exactly the shapes and lengths they saw in (b).
+Prints real (non-pad) tokens per second for each, a/b and b/c, and padding
+waste (padded positions / processed positions in the recurrent layers), and
+writes reports/benchmark.md and reports/benchmark.json (the study does not
+depend on them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from recipes import RECIPES
+from recipes.atomic import write_json, write_text
+from recipes.cells import Recurrent
+from recipes.engine import _train_epoch, seed_everything, set_threads
+from recipes.params import load_params
+from recipes.sizing import hidden_size_for
+from stages import cli, paths
+from stages.runs import build, start_run
+
+
+def record_shapes(model: torch.nn.Module, log: list) -> list:
+    """Hook every Recurrent layer to log (layer, input shape, lengths) of each call."""
+    handles = []
+    for module in model.modules():
+        if isinstance(module, Recurrent):
+            def hook(mod, args, kwargs, mod_ref=module):
+                x = args[0]
+                lengths = args[1] if len(args) > 1 else kwargs.get("lengths")
+                log.append((mod_ref, tuple(x.shape), None if lengths is None else lengths.clone()))
+            handles.append(module.register_forward_pre_hook(hook, with_kwargs=True))
+    return handles
+
+
+def time_engine(run, model, batches, cfg) -> float:
+    """(a) seconds for the engine's epoch over `batches`."""
+    task = run.task
+    original = task.train_batches
+    task.train_batches = lambda generator: batches  # the same batches as (b)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    start = time.perf_counter()
+    _train_epoch(task, model, opt, cfg, run.generator, 1)
+    task.train_batches = original
+    return time.perf_counter() - start
+
+
+def time_tight(run, model, batches, cfg) -> tuple[float, int]:
+    """(b) seconds and real tokens for step + backward + optimiser step only."""
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    model.train()
+    tokens = 0
+    start = time.perf_counter()
+    for batch in batches:
+        opt.zero_grad(set_to_none=True)
+        step = run.task.step(model, batch)
+        step.loss.backward()
+        opt.step()
+        tokens += step.tokens
+    return time.perf_counter() - start, tokens
+
+
+def time_bare(calls: list) -> tuple[float, float]:
+    """(c) seconds for the recurrent layers alone on the recorded shapes; and padding waste."""
+    inputs = [(m, torch.randn(shape, requires_grad=True), lengths) for m, shape, lengths in calls]
+    real = sum(int(lengths.sum()) if lengths is not None else shape[0] * shape[1] for _, shape, lengths in calls)
+    processed = sum(shape[0] * shape[1] for _, shape, _ in calls)
+    start = time.perf_counter()
+    for module, x, lengths in inputs:
+        out, _ = module(x, lengths)
+        out.sum().backward()
+    return time.perf_counter() - start, 1 - real / processed
+
+
+def bench_one(params: dict, recipe: str, cell: str, max_batches: int) -> dict:
+    """Measure (a), (b), (c) for one recipe × cell."""
+    run = start_run(params, recipe, 0)
+    cfg = params[recipe]["train"]
+    hidden = hidden_size_for(run.recipe, params, recipe, run.meta, cell)
+    batches = run.task.train_batches(seed_everything(0))[:max_batches]
+    model = build(run, cell, hidden)
+    engine_s = time_engine(run, model, batches, cfg)
+    calls: list = []
+    handles = record_shapes(model, calls)
+    tight_s, tokens = time_tight(run, model, batches, cfg)
+    for handle in handles:
+        handle.remove()
+    bare_s, waste = time_bare(calls)
+    a, b, c = tokens / engine_s, tokens / tight_s, tokens / bare_s
+    return {"recipe": recipe, "cell": cell, "batches": len(batches), "tokens": tokens,
+            "engine_tok_s": a, "tight_tok_s": b, "bare_tok_s": c, "a_over_b": a / b, "b_over_c": b / c,
+            "padding_waste": waste}
+
+
+def markdown(rows: list[dict], threads: int) -> str:
+    """The benchmark table."""
+    lines = [f"# Training-speed benchmark\n\n`python -m benchmarks.speed`, {threads} threads, "
+             f"torch {torch.__version__}. Real (non-pad) target tokens per second.\n",
+             "| recipe | cell | engine (a) | tight loop (b) | bare cell (c) | a/b | b/c | padding waste |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['recipe']} | {r['cell']} | {r['engine_tok_s']:,.0f} | {r['tight_tok_s']:,.0f} | "
+                     f"{r['bare_tok_s']:,.0f} | {r['a_over_b']:.2f} | {r['b_over_c']:.2f} | {r['padding_waste']:.1%} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """Run the benchmark over the chosen recipes and cells."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--recipes", nargs="*", help="default: params.yaml's recipes")
+    ap.add_argument("--cells", nargs="*", help="default: params.yaml's cells")
+    ap.add_argument("--max-batches", type=int, default=10**9, help="cap batches per measurement")
+    ap.add_argument("--out", default="reports", help="folder for benchmark.md and benchmark.json")
+    args = ap.parse_args()
+    params = load_params()
+    set_threads(params["threads"])
+    rows = []
+    for recipe in args.recipes or params["recipes"]:
+        if not (paths.PREPARED / recipe / "data.pt").exists():
+            raise cli.UserError(f"no prepared data for {recipe}: run `dvc repro prepare@{recipe}` first")
+        for cell in args.cells or params["cells"]:
+            rows.append(bench_one(params, recipe, cell, args.max_batches))
+            r = rows[-1]
+            print(f"{recipe:12s} {cell:5s} a {r['engine_tok_s']:9,.0f}  b {r['tight_tok_s']:9,.0f}  "
+                  f"c {r['bare_tok_s']:9,.0f} tok/s  a/b {r['a_over_b']:.2f}  b/c {r['b_over_c']:.2f}  "
+                  f"waste {r['padding_waste']:.1%}")
+    write_text(Path(args.out) / "benchmark.md", markdown(rows, torch.get_num_threads()))
+    write_json(Path(args.out) / "benchmark.json", rows)
+
+
+if __name__ == "__main__":
+    cli.run(main)

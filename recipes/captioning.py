@@ -1,0 +1,358 @@
+"""Captioning: one-to-many. One image in, a word sequence out.
+
+    python -m stages.train captioning lstm 0   (run by `dvc repro`)
+
+Raw format (data/raw/captioning/), per split (train, validation, test):
+- embedded digit strips: <split>.pt with "images" uint8 [N, 8, 8*max_digits]
+  and "captions" (a list of reference word lists per image);
+- Flickr8k: <split>.jsonl rows {"image": file under images/, "captions": [str]}.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from recipes import sources, text
+from recipes.batching import bucket_batches
+from recipes.cells import Recurrent
+from recipes.decoding import beam_search, greedy_decode
+from recipes.engine import TRAIN_SCHEMA, Step
+from recipes.errors import UserError
+from recipes.metrics import corpus_bleu, exact_match
+from recipes.params import Field
+from recipes.splits import load_prepared, save_prepared
+
+TOPOLOGY = "one-to-many"
+METRIC = "exact_match"
+HEADLINE = "exact_match"
+HUB_REPO = "jxie/flickr8k"
+DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+SPLITS = ("train", "validation", "test")
+
+SCHEMA = {
+    "source": {
+        "dataset": Field(str, choices=("embedded", "flickr8k")),
+        "max_digits": Field(int, min=1, max=10),
+        "strips": {"train": Field(int, min=1), "validation": Field(int, min=1), "test": Field(int, min=1)},
+        "pool_fractions": {"validation": Field(float, min=0.01, max=0.4), "test": Field(float, min=0.01, max=0.4)},
+    },
+    "data": {"min_freq": Field(int, min=1), "max_len": Field(int, min=1), "backbone": Field(str, choices=("resnet18",))},
+    "model": {
+        "embed_dim": Field(int, min=1),
+        "hidden_size": Field(int, min=1),
+        "num_layers": Field(int, min=1),
+        "dropout": Field(float, min=0.0, max=0.9),
+        "channels": Field(int, min=1),
+    },
+    "train": TRAIN_SCHEMA,
+    "evaluate": {"samples": Field(int, min=0), "beam_size": Field(int, min=1), "max_output_len": Field(int, min=1)},
+}
+
+
+# ---------------------------------------------------------------- generate
+
+def split_pools(n_images: int, fractions: dict, seed: int) -> dict[str, Tensor]:
+    """Disjoint index pools of the source images for train/validation/test."""
+    perm = torch.randperm(n_images, generator=torch.Generator().manual_seed(seed))
+    n_valid, n_test = (int(n_images * fractions[k]) for k in ("validation", "test"))
+    return {"validation": perm[:n_valid], "test": perm[n_valid : n_valid + n_test], "train": perm[n_valid + n_test :]}
+
+
+def compose_strips(images: Tensor, labels: Tensor, pool: Tensor, count: int, max_digits: int,
+                   generator: torch.Generator) -> tuple[Tensor, list[list[str]]]:
+    """`count` strips of 1..max_digits pool images side by side (right-padded with blank),
+    and their captions as digit words. images [N, 8, 8] → strips [count, 8, 8*max_digits]."""
+    size = images.size(-1)
+    strips = torch.zeros(count, size, size * max_digits, dtype=torch.uint8)
+    captions = []
+    for i in range(count):
+        n = int(torch.randint(1, max_digits + 1, (1,), generator=generator))
+        picks = pool[torch.randint(len(pool), (n,), generator=generator)]
+        strips[i, :, : n * size] = torch.cat(list(images[picks]), dim=1)
+        captions.append([DIGIT_WORDS[int(labels[p])] for p in picks])
+    return strips, captions
+
+
+def generate_strips(source: dict, seed: int) -> dict[str, dict]:
+    """Digit strips from scikit-learn's UCI digits, composed from disjoint image pools."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = torch.tensor(digits.images, dtype=torch.uint8)  # [1797, 8, 8], values 0..16
+    labels = torch.tensor(digits.target)
+    pools = split_pools(len(images), source["pool_fractions"], seed)
+    generator = torch.Generator().manual_seed(seed)
+    out = {}
+    for split in SPLITS:
+        strips, captions = compose_strips(images, labels, pools[split], source["strips"][split],
+                                          source["max_digits"], generator)
+        out[split] = {"images": strips, "captions": [[c] for c in captions], "pool": pools[split]}
+    return out
+
+
+# ---------------------------------------------------------------- download
+
+def rows_from_hub(split) -> list[dict]:
+    """Flickr8k rows (`image`, `caption_0` … `caption_4`) to image + reference list rows."""
+    columns = sorted(c for c in split.column_names if c.startswith("caption_"))
+    return [{"image": row["image"], "captions": [row[c] for c in columns]} for row in split]
+
+
+def download(section: dict, raw_dir: Path, seed: int) -> None:
+    """Generate the digit strips, or fetch Flickr8k images and captions."""
+    source = section["source"]
+    if source["dataset"] == "embedded":
+        splits = generate_strips(source, seed)
+        for split, data in splits.items():
+            torch.save({"images": data["images"], "captions": data["captions"]}, raw_dir / f"{split}.pt")
+        info = {"dataset": "digit strips from UCI optical digits (scikit-learn load_digits)", "source": "generated",
+                "seed": seed, "max_digits": source["max_digits"], "format": "pt",
+                "pools": {k: len(v["pool"]) for k, v in splits.items()},
+                "rows": {k: len(v["captions"]) for k, v in splits.items()}}
+    else:
+        dsd, resolved = sources.load_hub(HUB_REPO, None, None, "captioning")
+        (raw_dir / "images").mkdir()
+        counts = {}
+        for split in SPLITS:
+            rows = rows_from_hub(dsd[split])
+            for i, row in enumerate(rows):
+                row["image"].convert("RGB").save(raw_dir / "images" / f"{split}-{i}.jpg")
+                row["image"] = f"{split}-{i}.jpg"
+            sources.write_jsonl(raw_dir / f"{split}.jsonl", rows)
+            counts[split] = len(rows)
+        info = {"dataset": HUB_REPO, "source": "hub", "revision": resolved, "format": "jsonl", "rows": counts}
+    sources.write_source(raw_dir, info)
+
+
+# ----------------------------------------------------------------- prepare
+
+def image_features(images: Tensor, backbone: nn.Module, batch_size: int = 64) -> Tensor:
+    """Frozen CNN features for normalised images [N, 3, H, W] → [N, F], computed once."""
+    backbone.eval()
+    with torch.no_grad():
+        return torch.cat([backbone(images[i : i + batch_size]).flatten(1) for i in range(0, len(images), batch_size)])
+
+
+def pretrained_backbone(name: str) -> nn.Module:
+    """torchvision's ImageNet ResNet without its classifier; a clear error if the weights can't be fetched."""
+    import torchvision
+
+    try:
+        model = torchvision.models.resnet18(weights=torchvision.models.ResNet18_Weights.DEFAULT)
+    except Exception as err:
+        raise UserError(f"could not fetch the {name} ImageNet weights ({type(err).__name__}); they need internet "
+                        "once (then torch's cache): connect, or use captioning.source.dataset=embedded") from err
+    model.fc = nn.Identity()
+    return model
+
+
+def _load_hub_images(raw_dir: Path, rows: list[dict]) -> Tensor:
+    import torchvision.transforms.functional as tf
+    from PIL import Image
+
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    images = [tf.normalize(tf.to_tensor(tf.resize(Image.open(raw_dir / "images" / r["image"]).convert("RGB"),
+                                                  [224, 224])), mean, std) for r in rows]
+    return torch.stack(images)
+
+
+def read_raw(section: dict, raw_dir: Path) -> dict[str, dict]:
+    """Per split: "inputs" (uint8 strips or CNN features) and "captions" (token lists per reference)."""
+    fmt = json.loads((raw_dir / "SOURCE.json").read_text())["format"]
+    if fmt == "pt":
+        return {s: {"inputs": (d := torch.load(raw_dir / f"{s}.pt"))["images"], "captions": d["captions"]}
+                for s in SPLITS}
+    tokenize, backbone = text.tokenizer("basic_english"), pretrained_backbone(section["data"]["backbone"])
+    out = {}
+    for split in SPLITS:
+        rows = sources.read_jsonl(raw_dir / f"{split}.jsonl")
+        out[split] = {"inputs": image_features(_load_hub_images(raw_dir, rows), backbone),
+                      "captions": [[tokenize(c) for c in r["captions"]] for r in rows]}
+    return out
+
+
+def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
+    """Vocabulary and one training pair per (image, reference); references kept for BLEU."""
+    data, raw = section["data"], read_raw(section, raw_dir)
+    specials = (text.PAD, text.UNK, text.BOS, text.EOS)
+    itos = text.build_vocab([c for refs in raw["train"]["captions"] for c in refs], data["min_freq"], specials=specials)
+    tensors = {}
+    for name, split in zip(("train", "valid", "test"), SPLITS):
+        refs = raw[split]["captions"]
+        owner = torch.tensor([i for i, r in enumerate(refs) for _ in r])  # which image each caption describes
+        caps, cap_len = text.encode([c[: data["max_len"]] for r in refs for c in r], itos, add_bos_eos=True)
+        tensors[name] = {"inputs": raw[split]["inputs"], "owner": owner, "caption": caps, "caption_len": cap_len,
+                         "references": refs}
+    meta = {"vocab_size": len(itos), "unit": "examples", "input_shape": list(tensors["train"]["inputs"].shape[1:]),
+            "source": json.loads((raw_dir / "SOURCE.json").read_text()),
+            "sizes": {k: len(v["references"]) for k, v in tensors.items()},
+            "baseline": {"name": "most frequent training caption", "exact_match": _frequent_caption_baseline(
+                raw["train"]["captions"], raw["test"]["captions"])}}
+    save_prepared(out_dir, tensors, itos, meta)
+
+
+def _frequent_caption_baseline(train: list[list[list[str]]], test: list[list[list[str]]]) -> float:
+    from collections import Counter
+
+    common = list(Counter(tuple(c) for refs in train for c in refs).most_common(1)[0][0])
+    return exact_match([common] * len(test), test)
+
+
+# ------------------------------------------------------------------- model
+
+class StripEncoder(nn.Module):
+    """A small CNN over a digit strip [B, 8, W] → a vector [B, out]."""
+
+    def __init__(self, height: int, width: int, channels: int, out: int) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, channels, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.proj = nn.Linear(2 * channels * (height // 2) * (width // 2), out)
+
+    def forward(self, images: Tensor) -> Tensor:
+        x = images.float().unsqueeze(1) / 16.0  # [B, 1, 8, W], UCI pixels are 0..16
+        return self.proj(self.conv(x).flatten(1))
+
+
+class Captioner(nn.Module):
+    """Image encoder → the decoder's initial hidden state → cell → vocabulary.
+
+    The image enters once, as the initial state (the one-to-many picture).
+    """
+
+    def __init__(self, image_encoder: nn.Module, cell: str, vocab: int, embed: int, hidden: int, layers: int,
+                 dropout: float) -> None:
+        super().__init__()
+        self.image_encoder, self.layers = image_encoder, layers
+        self.embed = nn.Embedding(vocab, embed, padding_idx=text.PAD_ID)
+        self.rnn = Recurrent(cell, embed, hidden, layers, False, dropout)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, vocab)
+
+    def encode(self, inputs: Tensor):
+        """(memory, mask, state): no memory, the image as the initial state [L, B, H]."""
+        h0 = torch.tanh(self.image_encoder(inputs))  # [B, L*H]
+        h0 = h0.view(h0.size(0), self.layers, -1).transpose(0, 1).contiguous()  # [L, B, H]
+        return None, None, self.rnn.state_from_hidden(h0)
+
+    def decoder(self, tokens: Tensor, state, memory=None, mask=None, lengths: Tensor | None = None):
+        """tokens [B, T] → logits [B, T, V], new state."""
+        out, state = self.rnn(self.drop(self.embed(tokens)), lengths, state)
+        return self.out(self.drop(out)), state
+
+    def forward(self, inputs: Tensor, tgt_in: Tensor, tgt_len: Tensor) -> Tensor:
+        """Teacher-forced logits [B, T, V]."""
+        _, _, state = self.encode(inputs)
+        logits, _ = self.decoder(tgt_in, state, lengths=tgt_len)
+        return logits
+
+
+def build_model(section: dict, meta: dict, cell: str, hidden_size: int) -> nn.Module:
+    """The captioner for `cell` at `hidden_size`: a CNN for strips, a linear projection for features."""
+    m, shape = section["model"], meta["input_shape"]
+    out = hidden_size * m["num_layers"]
+    encoder = StripEncoder(shape[0], shape[1], m["channels"], out) if len(shape) == 2 else nn.Linear(shape[0], out)
+    return Captioner(encoder, cell, meta["vocab_size"], m["embed_dim"], hidden_size, m["num_layers"], m["dropout"])
+
+
+# -------------------------------------------------------------------- task
+
+class CaptioningTask:
+    """Batches of (image, caption) pairs, teacher-forced loss, BLEU against all references."""
+
+    metric = METRIC
+
+    def __init__(self, section: dict, data_dir: Path, device: torch.device) -> None:
+        self.splits, self.itos, self.meta = load_prepared(data_dir)
+        self.cfg, self.eval_cfg = section["train"], section["evaluate"]
+        self.device = device
+        self.bos, self.eos = self.itos.index(text.BOS), self.itos.index(text.EOS)
+
+    def train_batches(self, generator: torch.Generator) -> list[Tensor]:
+        """Caption indices bucketed by caption length (the decoder's sequence)."""
+        return bucket_batches(self.splits["train"]["caption_len"], self.cfg["batch_size"], generator)
+
+    def _loss(self, model: nn.Module, split: dict, index: Tensor, reduction: str = "mean"):
+        cap_len = split["caption_len"][index]
+        caps = split["caption"][index, : int(cap_len.max())].to(self.device)
+        inputs = split["inputs"][split["owner"][index]].to(self.device)
+        logits = model(inputs, caps[:, :-1], cap_len - 1)
+        target = caps[:, 1:]
+        mask = target != text.PAD_ID
+        return nn.functional.cross_entropy(logits[mask], target[mask], reduction=reduction), int(mask.sum())
+
+    def step(self, model: nn.Module, index: Tensor) -> Step:
+        """Mean cross-entropy over the real caption tokens of a batch."""
+        loss, tokens = self._loss(model, self.splits["train"], index)
+        return Step(loss, len(index), tokens)
+
+    def caption(self, model: nn.Module, split_name: str, beam_size: int) -> list[list[str]]:
+        """A caption per image of a split."""
+        inputs, max_len = self.splits[split_name]["inputs"], self.eval_cfg["max_output_len"]
+        outputs = []
+        for start in range(0, len(inputs), self.cfg["eval_batch_size"]):
+            batch = inputs[start : start + self.cfg["eval_batch_size"]].to(self.device)
+            if beam_size == 1:
+                outputs += greedy_decode(model, (batch,), self.bos, self.eos, max_len)
+            else:
+                outputs += [beam_search(model, (batch[j : j + 1],), self.bos, self.eos, max_len, beam_size)
+                            for j in range(len(batch))]
+        return [text.decode(o, self.itos) for o in outputs]
+
+    def evaluate(self, model: nn.Module, split_name: str) -> dict[str, float]:
+        """Exact match and loss; on test also BLEU-1..4 against every reference."""
+        split = self.splits[split_name]
+        loss_sum, tokens = 0.0, 0
+        for index in torch.arange(len(split["owner"])).split(self.cfg["eval_batch_size"]):
+            loss, n = self._loss(model, split, index, reduction="sum")
+            loss_sum, tokens = loss_sum + float(loss), tokens + n
+        beam = 1 if split_name == "valid" else self.eval_cfg["beam_size"]
+        hyps = self.caption(model, split_name, beam)
+        metrics = {"exact_match": exact_match(hyps, split["references"]), "loss": loss_sum / max(tokens, 1)}
+        if split_name != "valid":
+            metrics.update({f"bleu{n}": corpus_bleu(hyps, split["references"], max_n=n) for n in range(1, 5)})
+        return metrics
+
+    def samples(self, model: nn.Module, out_dir: Path) -> str:
+        """Captions of the first test images, and (for image strips) a contact sheet PNG."""
+        split, n = self.splits["test"], min(self.eval_cfg["samples"], len(self.splits["test"]["references"]))
+        hyps = self.caption(model, "test", self.eval_cfg["beam_size"])[:n]
+        lines = ["| # | reference | caption | |", "|---|---|---|---|"]
+        for i in range(n):
+            ok = "✓" if hyps[i] in split["references"][i] else "✗"
+            lines.append(f"| {i + 1} | {' '.join(split['references'][i][0])} | {' '.join(hyps[i])} | {ok} |")
+        if split["inputs"].dim() == 3:
+            contact_sheet(split["inputs"][:n], hyps, out_dir / "contact_sheet.png")
+            lines.append("\n![contact sheet](contact_sheet.png)")
+        return "\n".join(lines) + "\n"
+
+
+def contact_sheet(strips: Tensor, captions: list[list[str]], path: Path) -> None:
+    """A PNG grid of strips with the model's caption under each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = 4
+    rows = (len(strips) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 1.3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, strip, caption in zip(axes.flat, strips, captions):
+        ax.imshow(strip.numpy(), cmap="gray_r", vmin=0, vmax=16)
+        ax.set_title(" ".join(caption) or "(empty)", fontsize=8, y=-0.45)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def make_task(section: dict, data_dir: Path, device: torch.device) -> CaptioningTask:
+    """The engine's view of the prepared captioning data."""
+    return CaptioningTask(section, data_dir, device)

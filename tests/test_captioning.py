@@ -1,0 +1,66 @@
+"""Captioning: strip composition, hub rows with five references, frozen features, multi-reference BLEU."""
+
+import pytest
+import torch
+import torchvision
+from datasets import Dataset
+from PIL import Image
+
+from recipes import captioning
+from recipes.metrics import corpus_bleu, exact_match
+
+SOURCE = {"max_digits": 3, "strips": {"train": 200, "validation": 40, "test": 40},
+          "pool_fractions": {"validation": 0.15, "test": 0.15}}
+
+
+def test_pools_are_disjoint_and_cover_every_image():
+    pools = captioning.split_pools(1797, SOURCE["pool_fractions"], seed=0)
+    sets = [set(p.tolist()) for p in pools.values()]
+    assert sum(len(s) for s in sets) == 1797 and len(set.union(*sets)) == 1797
+
+
+def test_strips_use_only_their_pool_and_captions_match_labels():
+    images = torch.arange(10).repeat_interleave(64).view(10, 8, 8).to(torch.uint8)  # image i is all i
+    labels = torch.tensor([3, 1, 4, 1, 5, 9, 2, 6, 5, 3])
+    pool = torch.tensor([2, 5, 7])
+    strips, captions = captioning.compose_strips(images, labels, pool, 50, 3, torch.Generator().manual_seed(0))
+    assert strips.shape == (50, 8, 24)
+    for strip, caption in zip(strips, captions):
+        assert 1 <= len(caption) <= 3
+        shown = [int(strip[0, 8 * k]) for k in range(len(caption))]
+        assert set(shown) <= {2, 5, 7}
+        assert caption == [captioning.DIGIT_WORDS[int(labels[i])] for i in shown]
+        assert int(strip[:, 8 * len(caption):].sum()) == 0  # blank after the last digit
+
+
+def test_generated_splits_share_no_source_image():
+    strips = captioning.generate_strips(SOURCE, seed=0)
+    pools = [set(strips[s]["pool"].tolist()) for s in captioning.SPLITS]
+    assert not (pools[0] & pools[1] or pools[0] & pools[2] or pools[1] & pools[2])
+
+
+def test_flickr_rows_keep_all_five_references():
+    image = Image.new("RGB", (4, 4))
+    split = Dataset.from_dict({"image": [image], **{f"caption_{i}": [f"a dog {i}"] for i in range(5)}})
+    rows = captioning.rows_from_hub(split)
+    assert rows[0]["captions"] == [f"a dog {i}" for i in range(5)]
+
+
+def test_frozen_feature_path_with_a_random_resnet(params):
+    backbone = torchvision.models.resnet18(weights=None)
+    backbone.fc = torch.nn.Identity()
+    features = captioning.image_features(torch.randn(3, 3, 64, 64), backbone, batch_size=2)
+    assert features.shape == (3, 512) and not features.requires_grad
+    model = captioning.build_model(params["captioning"], {"input_shape": [512], "vocab_size": 9}, "gru", 16)
+    assert isinstance(model.image_encoder, torch.nn.Linear)
+    logits = model(features, torch.randint(4, 9, (3, 5)), torch.tensor([5, 4, 2]))
+    logits.sum().backward()
+    assert logits.shape == (3, 5, 9)
+
+
+def test_multi_reference_bleu_and_exact_match_by_hand():
+    refs = [[["a", "dog", "runs"], ["the", "dog", "runs", "fast"]]]
+    assert corpus_bleu([["the", "dog", "runs", "fast"]], refs) == pytest.approx(1.0)
+    # unigrams 3/3 and bigrams 2/2 match some reference; closest reference length 3 = no brevity penalty
+    assert corpus_bleu([["a", "dog", "runs"]], refs, max_n=2) == pytest.approx(1.0)
+    assert exact_match([["a", "dog", "runs"], ["x"]], refs + [[["y"]]]) == 0.5

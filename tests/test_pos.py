@@ -1,0 +1,86 @@
+"""POS tagging: corpus parser, hub rows, masking and metrics on hand-computed cases."""
+
+import json
+
+import pytest
+import torch
+from datasets import ClassLabel, Dataset, Features, List, Value
+
+from recipes import pos
+from recipes.errors import UserError
+from recipes.metrics import accuracy, macro_f1
+from tests.conftest import write_jsonl
+
+CORPUS = "迈向/v  充满/v  希望/n  。/w  新/a  世纪/n\n\n1/2/m  杯/q\n"
+
+
+def test_parser_skips_blank_lines_and_splits_on_the_last_slash():
+    rows = pos.parse_corpus(CORPUS, split_sentences=False)
+    assert rows == [{"tokens": ["迈向", "充满", "希望", "。", "新", "世纪"], "tags": ["v", "v", "n", "w", "a", "n"]},
+                    {"tokens": ["1/2", "杯"], "tags": ["m", "q"]}]
+
+
+def test_parser_can_cut_paragraphs_into_sentences():
+    rows = pos.parse_corpus(CORPUS, split_sentences=True)
+    assert [r["tokens"] for r in rows] == [["迈向", "充满", "希望", "。"], ["新", "世纪"], ["1/2", "杯"]]
+
+
+@pytest.mark.parametrize("bad", ["词", "词/", "/n"])
+def test_malformed_token_names_its_line(bad):
+    with pytest.raises(UserError, match=f"corpus line 3: malformed token '{bad}'"):
+        pos.parse_corpus(f"好/a\n\n大/a  {bad}\n", split_sentences=False)
+
+
+def test_ud_and_conll_rows_take_tag_names_from_features():
+    upos = ClassLabel(names=["NOUN", "PUNCT", "ADJ"])
+    ud = Dataset.from_dict({"idx": ["s1"], "text": ["Big dogs."], "tokens": [["Big", "dogs", "."]],
+                            "lemmas": [["big", "dog", "."]], "upos": [[2, 0, 1]]},
+                           features=Features({"idx": Value("string"), "text": Value("string"),
+                                              "tokens": List(Value("string")), "lemmas": List(Value("string")),
+                                              "upos": List(upos)}))
+    assert pos.rows_from_hub(ud, "upos") == [{"tokens": ["Big", "dogs", "."], "tags": ["ADJ", "NOUN", "PUNCT"]}]
+    conll = Dataset.from_dict({"id": ["0"], "tokens": [["He", "ran"]], "pos_tags": [[1, 0]], "chunk_tags": [[0, 1]]},
+                              features=Features({"id": Value("string"), "tokens": List(Value("string")),
+                                                 "pos_tags": List(ClassLabel(names=["VBD", "PRP"])),
+                                                 "chunk_tags": List(ClassLabel(names=["B-NP", "B-VP"]))}))
+    assert pos.rows_from_hub(conll, "pos_tags") == [{"tokens": ["He", "ran"], "tags": ["PRP", "VBD"]}]
+
+
+def test_most_frequent_tag_baseline_by_hand():
+    train = [{"tokens": ["a", "a", "b"], "tags": ["X", "X", "Y"]}, {"tokens": ["a"], "tags": ["Y"]}]
+    test = [{"tokens": ["a", "b", "c"], "tags": ["X", "X", "X"]}]
+    # a→X (2 of 3), b→Y, unseen c→X (most frequent overall): right, wrong, right
+    assert pos.most_frequent_tag_baseline(train, test) == pytest.approx(2 / 3)
+
+
+def test_metrics_by_hand():
+    assert accuracy([1, 2, 3, 3], [1, 2, 2, 3]) == 0.75
+    # class 2: tp 1, pred 1, gold 2 → 2/3; class 3: tp 1, pred 2, gold 1 → 2/3; class 1: 1
+    assert macro_f1([1, 2, 3, 3], [1, 2, 2, 3], [1, 2, 3]) == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
+
+
+@pytest.fixture
+def task(tmp_path, params):
+    raw, out = tmp_path / "raw", tmp_path / "prep"
+    raw.mkdir()
+    rows = [{"tokens": ["the", "dog", "runs"][: 1 + i % 3], "tags": ["D", "N", "V"][: 1 + i % 3]} for i in range(40)]
+    write_jsonl(raw / "train.jsonl", rows)
+    (raw / "SOURCE.json").write_text(json.dumps({"tags": ["D", "N", "V"], "dataset": "t"}))
+    section = params["pos"]
+    section["data"].update(valid_fraction=0.25, test_fraction=0.25, min_freq=1, max_sentences=0)
+    pos.prepare(section, raw, out, seed=0)
+    return section, pos.make_task(section, out, torch.device("cpu"))
+
+
+def test_padding_changes_no_loss_or_metric(task):
+    section, task = task
+    torch.manual_seed(0)
+    model = pos.build_model(section, task.meta, "lstm", 8).eval()
+    before = task.evaluate(model, "test")
+    split = task.splits["test"]
+    for i in range(len(split["lengths"])):
+        split["tokens"][i, split["lengths"][i]:] = 3
+        split["tags"][i, split["lengths"][i]:] = 2
+    with torch.no_grad():
+        assert task.evaluate(model, "test") == before
+    assert set(before) == {"accuracy", "oov_accuracy", "macro_f1", "sentence_accuracy", "loss"}
