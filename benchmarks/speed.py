@@ -19,13 +19,11 @@ depend on them).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
 
-from recipes import RECIPES
 from recipes.atomic import write_json, write_text
 from recipes.cells import Recurrent
 from recipes.engine import _train_epoch, seed_everything, set_threads

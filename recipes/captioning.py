@@ -40,7 +40,11 @@ SCHEMA = {
         "strips": {"train": Field(int, min=1), "validation": Field(int, min=1), "test": Field(int, min=1)},
         "pool_fractions": {"validation": Field(float, min=0.01, max=0.4), "test": Field(float, min=0.01, max=0.4)},
     },
-    "data": {"min_freq": Field(int, min=1), "max_len": Field(int, min=1), "backbone": Field(str, choices=("resnet18",))},
+    "data": {
+        "min_freq": Field(int, min=1),
+        "max_len": Field(int, min=1),
+        "backbone": Field(str, choices=("resnet18",)),
+    },
     "model": {
         "embed_dim": Field(int, min=1),
         "hidden_size": Field(int, min=1),
