@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from recipes.atomic import write_json, write_text
+from recipes.batching import random_batches
 from recipes.cells import Recurrent
 from recipes.engine import _train_epoch, seed_everything, set_threads
 from recipes.params import load_params
@@ -85,13 +86,17 @@ def time_bare(calls: list) -> tuple[float, float]:
     return time.perf_counter() - start, 1 - real / processed
 
 
-def bench_one(params: dict, recipe: str, cell: str, max_batches: int) -> dict:
-    """Measure (a), (b), (c) for one recipe × cell."""
+def bench_one(params: dict, recipe: str, cell: str, max_batches: int, shuffled: bool = False) -> dict:
+    """Measure (a), (b), (c) for one recipe × cell (`shuffled`: plain random batches instead of buckets)."""
     run = start_run(params, recipe, 0)
     cfg = params[recipe]["train"]
     hidden = hidden_size_for(run.recipe, params, recipe, run.meta, cell)
-    batches = run.task.train_batches(seed_everything(0))[:max_batches]
+    batches = run.task.train_batches(seed_everything(0))
+    if shuffled:
+        batches = random_batches(sum(len(b) for b in batches), cfg["batch_size"], seed_everything(0))
+    batches = batches[:max_batches]
     model = build(run, cell, hidden)
+    time_tight(run, model, batches, cfg)  # warm-up: kernels and allocator caches see every batch shape once
     engine_s = time_engine(run, model, batches, cfg)
     calls: list = []
     handles = record_shapes(model, calls)
@@ -100,7 +105,8 @@ def bench_one(params: dict, recipe: str, cell: str, max_batches: int) -> dict:
         handle.remove()
     bare_s, waste = time_bare(calls)
     a, b, c = tokens / engine_s, tokens / tight_s, tokens / bare_s
-    return {"recipe": recipe, "cell": cell, "batches": len(batches), "tokens": tokens,
+    return {"recipe": recipe, "cell": cell, "batching": "shuffled" if shuffled else "bucketed",
+            "batches": len(batches), "tokens": tokens,
             "engine_tok_s": a, "tight_tok_s": b, "bare_tok_s": c, "a_over_b": a / b, "b_over_c": b / c,
             "padding_waste": waste}
 
@@ -108,11 +114,13 @@ def bench_one(params: dict, recipe: str, cell: str, max_batches: int) -> dict:
 def markdown(rows: list[dict], threads: int) -> str:
     """The benchmark table."""
     lines = [f"# Training-speed benchmark\n\n`python -m benchmarks.speed`, {threads} threads, "
-             f"torch {torch.__version__}. Real (non-pad) target tokens per second.\n",
-             "| recipe | cell | engine (a) | tight loop (b) | bare cell (c) | a/b | b/c | padding waste |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"torch {torch.__version__}. Real (non-pad) tokens per second through the recurrent layers' "
+             "task: (a) engine epoch, (b) tight loop, (c) bare recurrent layers on the same shapes.\n",
+             "| recipe | cell | batching | engine (a) | tight loop (b) | bare cell (c) | a/b | b/c | padding waste |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['recipe']} | {r['cell']} | {r['engine_tok_s']:,.0f} | {r['tight_tok_s']:,.0f} | "
+        lines.append(f"| {r['recipe']} | {r['cell']} | {r['batching']} | {r['engine_tok_s']:,.0f} | "
+                     f"{r['tight_tok_s']:,.0f} | "
                      f"{r['bare_tok_s']:,.0f} | {r['a_over_b']:.2f} | {r['b_over_c']:.2f} | {r['padding_waste']:.1%} |")
     return "\n".join(lines) + "\n"
 
@@ -123,6 +131,7 @@ def main() -> None:
     ap.add_argument("--recipes", nargs="*", help="default: params.yaml's recipes")
     ap.add_argument("--cells", nargs="*", help="default: params.yaml's cells")
     ap.add_argument("--max-batches", type=int, default=10**9, help="cap batches per measurement")
+    ap.add_argument("--shuffled", action="store_true", help="also measure plain random batches, for comparison")
     ap.add_argument("--out", default="reports", help="folder for benchmark.md and benchmark.json")
     args = ap.parse_args()
     params = load_params()
@@ -131,10 +140,11 @@ def main() -> None:
     for recipe in args.recipes or params["recipes"]:
         if not (paths.PREPARED / recipe / "data.pt").exists():
             raise cli.UserError(f"no prepared data for {recipe}: run `dvc repro prepare@{recipe}` first")
-        for cell in args.cells or params["cells"]:
-            rows.append(bench_one(params, recipe, cell, args.max_batches))
+        modes = (False, True) if args.shuffled else (False,)
+        for cell, shuffled in [(c, s) for c in args.cells or params["cells"] for s in modes]:
+            rows.append(bench_one(params, recipe, cell, args.max_batches, shuffled))
             r = rows[-1]
-            print(f"{recipe:12s} {cell:5s} a {r['engine_tok_s']:9,.0f}  b {r['tight_tok_s']:9,.0f}  "
+            print(f"{recipe:12s} {cell:5s} {r['batching']:9s} a {r['engine_tok_s']:9,.0f}  b {r['tight_tok_s']:9,.0f}  "
                   f"c {r['bare_tok_s']:9,.0f} tok/s  a/b {r['a_over_b']:.2f}  b/c {r['b_over_c']:.2f}  "
                   f"waste {r['padding_waste']:.1%}")
     write_text(Path(args.out) / "benchmark.md", markdown(rows, torch.get_num_threads()))

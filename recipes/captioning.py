@@ -225,25 +225,25 @@ class StripEncoder(nn.Module):
 
 
 class Captioner(nn.Module):
-    """Image encoder → the decoder's initial hidden state → cell → vocabulary.
+    """Image encoder → the decoder's initial state → cell → vocabulary.
 
-    The image enters once, as the initial state (the one-to-many picture).
+    The image enters once, as the initial state (the one-to-many picture); for
+    an LSTM it sets both h0 and c0, as in Show, Attend and Tell.
     """
 
-    def __init__(self, image_encoder: nn.Module, cell: str, vocab: int, embed: int, hidden: int, layers: int,
+    def __init__(self, encoder_factory, cell: str, vocab: int, embed: int, hidden: int, layers: int,
                  dropout: float) -> None:
         super().__init__()
-        self.image_encoder, self.layers = image_encoder, layers
-        self.embed = nn.Embedding(vocab, embed, padding_idx=text.PAD_ID)
         self.rnn = Recurrent(cell, embed, hidden, layers, False, dropout)
+        self.image_encoder = encoder_factory(self.rnn.state_tensors * layers * hidden)
+        self.embed = nn.Embedding(vocab, embed, padding_idx=text.PAD_ID)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(hidden, vocab)
 
     def encode(self, inputs: Tensor):
         """(memory, mask, state): no memory, the image as the initial state [L, B, H]."""
-        h0 = torch.tanh(self.image_encoder(inputs))  # [B, L*H]
-        h0 = h0.view(h0.size(0), self.layers, -1).transpose(0, 1).contiguous()  # [L, B, H]
-        return None, None, self.rnn.state_from_hidden(h0)
+        vector = torch.tanh(self.image_encoder(inputs))  # [B, state_tensors * L * H]
+        return None, None, self.rnn.state_from_vector(vector)
 
     def decoder(self, tokens: Tensor, state, memory=None, mask=None, lengths: Tensor | None = None):
         """tokens [B, T] → logits [B, T, V], new state."""
@@ -260,9 +260,12 @@ class Captioner(nn.Module):
 def build_model(section: dict, meta: dict, cell: str, hidden_size: int) -> nn.Module:
     """The captioner for `cell` at `hidden_size`: a CNN for strips, a linear projection for features."""
     m, shape = section["model"], meta["input_shape"]
-    out = hidden_size * m["num_layers"]
-    encoder = StripEncoder(shape[0], shape[1], m["channels"], out) if len(shape) == 2 else nn.Linear(shape[0], out)
-    return Captioner(encoder, cell, meta["vocab_size"], m["embed_dim"], hidden_size, m["num_layers"], m["dropout"])
+
+    def image_encoder(out: int) -> nn.Module:
+        return StripEncoder(shape[0], shape[1], m["channels"], out) if len(shape) == 2 else nn.Linear(shape[0], out)
+
+    return Captioner(image_encoder, cell, meta["vocab_size"], m["embed_dim"], hidden_size, m["num_layers"],
+                     m["dropout"])
 
 
 # -------------------------------------------------------------------- task

@@ -79,6 +79,21 @@ class Recurrent(nn.Module):
         last = h[-self.num_directions :]  # [D, B, H]
         return torch.cat(list(last), dim=-1)
 
+    @property
+    def state_tensors(self) -> int:
+        """How many tensors make up the state: 2 for an LSTM (h, c), else 1."""
+        return 2 if self.cell == "lstm" else 1
+
+    def state_from_vector(self, vector: Tensor) -> State:
+        """Build a full initial state from one vector per sequence.
+
+        vector [B, state_tensors * L * H] (e.g. a projected image) → h0 (and c0)
+        of shape [L, B, H]. Unidirectional stacks only.
+        """
+        parts = vector.view(vector.size(0), self.state_tensors, self.num_layers, self.hidden_size)
+        tensors = [parts[:, i].transpose(0, 1).contiguous() for i in range(self.state_tensors)]  # [L, B, H] each
+        return tuple(tensors) if self.state_tensors == 2 else tensors[0]  # type: ignore[return-value]
+
     def state_from_hidden(self, h0: Tensor) -> State:
         """Build an initial state from hidden tensors h0 [L*D, B, H] (LSTM: c0 = 0)."""
         if self.cell == "lstm":

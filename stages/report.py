@@ -28,10 +28,21 @@ def recipe_table(summary: dict, quality: list[str]) -> str:
     return "\n".join(lines)
 
 
+def overview(summaries: dict[str, dict], headlines: dict[str, str]) -> str:
+    """One row per recipe: the headline test metric of every cell, mean ± std."""
+    lines = ["| recipe | metric | " + " | ".join(CELL_ORDER) + " |", "|---|---|" + "---|" * len(CELL_ORDER)]
+    for name, summary in summaries.items():
+        metric = headlines[name]
+        cells = [fmt(summary[c][metric]) if c in summary else "—" for c in CELL_ORDER]
+        lines.append(f"| {name} | test {metric} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _ordered(summary: dict, key: str) -> tuple[bool, str]:
     cells = [c for c in CELL_ORDER if c in summary]
     values = [summary[c][key]["mean"] for c in cells]
-    text = " < ".join(f"{c} {v:,.3g}" for c, v in zip(cells, values))
+    spec = ",.0f" if key == "parameters" else ".3g"
+    text = " < ".join(f"{c} {v:{spec}}" for c, v in zip(cells, values))
     return all(a < b for a, b in zip(values, values[1:])), text
 
 
@@ -78,9 +89,12 @@ def epochs_to_95(history: list[dict]) -> int:
 
 
 def claim_trainability(histories: dict[str, list[list[dict]]]) -> str:
-    """Claim 3: epochs each cell needs to reach 95 % of its own best validation score."""
-    parts = []
+    """Claim 3: epochs each cell needs to reach 95 % of its own best validation score
+    (shown with that best: a cell whose best is near zero reaches it at once, having learned nothing)."""
+    lines = []
     for cell in [c for c in CELL_ORDER if histories.get(c)]:
         counts = [epochs_to_95(h) for h in histories[cell]]
-        parts.append(f"{cell} {sum(counts) / len(counts):.1f} (seeds: {', '.join(map(str, counts))})")
-    return "- epochs to 95 % of own best: " + "; ".join(parts)
+        bests = [max(row["valid_metric"] for row in h) for h in histories[cell]]
+        lines.append(f"- {cell}: {sum(counts) / len(counts):.1f} epochs to 95 % of its own best "
+                     f"(seeds: {', '.join(map(str, counts))}; best validation score {sum(bests) / len(bests):.3f})")
+    return "\n".join(lines)

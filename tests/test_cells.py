@@ -55,3 +55,14 @@ def test_lstm_forget_gate_bias_starts_at_one():
 def test_unknown_cell_is_refused():
     with pytest.raises(ValueError, match="choose from rnn, gru, lstm"):
         Recurrent("transformer", 3, 4)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_state_from_vector_fills_every_state_tensor(cell):
+    rnn = Recurrent(cell, 3, 4, num_layers=2)
+    vector = torch.arange(5 * rnn.state_tensors * 2 * 4, dtype=torch.float).view(5, -1)
+    state = rnn.state_from_vector(vector)
+    tensors = state if isinstance(state, tuple) else (state,)
+    assert len(tensors) == rnn.state_tensors
+    assert all(t.shape == (2, 5, 4) for t in tensors)
+    assert torch.equal(tensors[0][:, 0].flatten(), vector[0, :8])  # sequence 0: layer 0 then layer 1
