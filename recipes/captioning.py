@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from recipes import sources, text
 from recipes.batching import bucket_batches
-from recipes.cells import Recurrent
+from recipes.cells import MODEL_SCHEMA, Recurrent
 from recipes.decoding import beam_search, greedy_decode
 from recipes.engine import TRAIN_SCHEMA, Step
 from recipes.errors import UserError
@@ -45,13 +45,8 @@ SCHEMA = {
         "max_len": Field(int, min=1),
         "backbone": Field(str, choices=("resnet18",)),
     },
-    "model": {
-        "embed_dim": Field(int, min=1),
-        "hidden_size": Field(int, min=1),
-        "num_layers": Field(int, min=1),
-        "dropout": Field(float, min=0.0, max=0.9),
-        "channels": Field(int, min=1),
-    },
+    # The decoder is unidirectional: it generates left to right.
+    "model": {**{k: v for k, v in MODEL_SCHEMA.items() if k != "bidirectional"}, "channels": Field(int, min=1)},
     "train": TRAIN_SCHEMA,
     "evaluate": {"samples": Field(int, min=0), "beam_size": Field(int, min=1), "max_output_len": Field(int, min=1)},
 }
@@ -242,7 +237,7 @@ class Captioner(nn.Module):
 
     def encode(self, inputs: Tensor):
         """(memory, mask, state): no memory, the image as the initial state [L, B, H]."""
-        vector = torch.tanh(self.image_encoder(inputs))  # [B, state_tensors * L * H]
+        vector = self.image_encoder(inputs)  # [B, state_tensors * L * H]; no squashing: tanh here left LSTMs stuck
         return None, None, self.rnn.state_from_vector(vector)
 
     def decoder(self, tokens: Tensor, state, memory=None, mask=None, lengths: Tensor | None = None):
@@ -299,9 +294,9 @@ class CaptioningTask:
         loss, tokens = self._loss(model, self.splits["train"], index)
         return Step(loss, len(index), tokens)
 
-    def caption(self, model: nn.Module, split_name: str, beam_size: int) -> list[list[str]]:
-        """A caption per image of a split."""
-        inputs, max_len = self.splits[split_name]["inputs"], self.eval_cfg["max_output_len"]
+    def caption(self, model: nn.Module, split_name: str, beam_size: int, limit: int | None = None) -> list[list[str]]:
+        """A caption for each of the first `limit` images of a split (all by default)."""
+        inputs, max_len = self.splits[split_name]["inputs"][:limit], self.eval_cfg["max_output_len"]
         outputs = []
         for start in range(0, len(inputs), self.cfg["eval_batch_size"]):
             batch = inputs[start : start + self.cfg["eval_batch_size"]].to(self.device)
@@ -329,7 +324,7 @@ class CaptioningTask:
     def samples(self, model: nn.Module, out_dir: Path) -> str:
         """Captions of the first test images, and (for image strips) a contact sheet PNG."""
         split, n = self.splits["test"], min(self.eval_cfg["samples"], len(self.splits["test"]["references"]))
-        hyps = self.caption(model, "test", self.eval_cfg["beam_size"])[:n]
+        hyps = self.caption(model, "test", self.eval_cfg["beam_size"], limit=n)
         lines = ["| # | reference | caption | |", "|---|---|---|---|"]
         for i in range(n):
             ok = "✓" if hyps[i] in split["references"][i] else "✗"

@@ -13,9 +13,20 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from recipes.params import Field
+
 State = Union[Tensor, tuple[Tensor, Tensor]]
 
 CELL_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+# The `model` params every recipe shares: sizes of an embedding + recurrent stack.
+MODEL_SCHEMA = {
+    "embed_dim": Field(int, min=1),
+    "hidden_size": Field(int, min=1),
+    "num_layers": Field(int, min=1),
+    "bidirectional": Field(bool),
+    "dropout": Field(float, min=0.0, max=0.9),
+}
 
 
 class Recurrent(nn.Module):

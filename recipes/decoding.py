@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from recipes.cells import map_state
+
 
 @torch.no_grad()
 def greedy_decode(model: nn.Module, inputs: tuple, bos: int, eos: int, max_len: int) -> list[list[int]]:
@@ -30,27 +32,40 @@ def greedy_decode(model: nn.Module, inputs: tuple, bos: int, eos: int, max_len: 
 
 @torch.no_grad()
 def beam_search(model: nn.Module, inputs: tuple, bos: int, eos: int, max_len: int, beam_size: int) -> list[int]:
-    """Beam search for one example (batch of 1): the finished hypothesis with the best log-probability."""
+    """Beam search for one example (batch of 1); the live beams run as one batch.
+
+    Returns the finished hypothesis with the best log-probability (without <bos>/<eos>).
+    """
     memory, mask, state = model.encode(*inputs)
     device = next(model.parameters()).device
-    beams = [([bos], 0.0, state)]
+    beams, scores = [[bos]], torch.zeros(1, device=device)
     finished: list[tuple[list[int], float]] = []
     for _ in range(max_len):
-        candidates = []
-        for tokens, score, beam_state in beams:
-            logits, new_state = model.decoder(torch.tensor([[tokens[-1]]], device=device), beam_state, memory, mask)
-            top = logits[0, -1].log_softmax(-1).topk(beam_size)
-            candidates += [(tokens + [i], score + lp, new_state) for lp, i in zip(top.values.tolist(),
-                                                                                   top.indices.tolist())]
-        candidates.sort(key=lambda c: c[1], reverse=True)
-        beams = []
-        for tokens, score, beam_state in candidates[:beam_size]:
-            if tokens[-1] == eos:
-                finished.append((tokens, score))
+        k = len(beams)
+        last = torch.tensor([[b[-1]] for b in beams], device=device)  # [k, 1]
+        logits, state = model.decoder(last, state, _repeat(memory, k), _repeat(mask, k))
+        total = scores[:, None] + logits[:, -1].log_softmax(-1)  # [k, V]
+        top = total.flatten().topk(beam_size)
+        rows, tokens, kept = [], [], []
+        for score, flat in zip(top.values.tolist(), top.indices.tolist()):
+            row, token = divmod(flat, total.size(1))
+            if token == eos:
+                finished.append((beams[row] + [token], score))
             else:
-                beams.append((tokens, score, beam_state))
-        # Scores only fall as hypotheses grow: stop once no live beam can beat the best finished one.
-        if not beams or (finished and max(f[1] for f in finished) >= beams[0][1]):
+                rows.append(row), tokens.append(token), kept.append(score)
+        if not rows:
             break
-    best = max(finished or [(b[0], b[1]) for b in beams], key=lambda f: f[1])[0]
+        beams = [beams[r] + [t] for r, t in zip(rows, tokens)]
+        scores = torch.tensor(kept, device=device)
+        index = torch.tensor(rows, device=device)
+        state = map_state(state, lambda s, index=index: s[:, index])  # [L, k, H]: the surviving beams' states
+        # Scores only fall as hypotheses grow: stop once no live beam can beat the best finished one.
+        if finished and max(f[1] for f in finished) >= float(scores.max()):
+            break
+    best = max(finished or list(zip(beams, scores.tolist())), key=lambda f: f[1])[0]
     return [t for t in best[1:] if t != eos]
+
+
+def _repeat(tensor: torch.Tensor | None, k: int) -> torch.Tensor | None:
+    """A batch-of-one tensor repeated for k beams (None stays None)."""
+    return None if tensor is None else tensor.expand(k, *tensor.shape[1:])

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from recipes import sources, text
 from recipes.batching import bucket_batches, sorted_batches, trim
-from recipes.cells import Recurrent
+from recipes.cells import MODEL_SCHEMA, Recurrent
 from recipes.engine import TRAIN_SCHEMA, Step
 from recipes.errors import UserError
 from recipes.metrics import accuracy, macro_f1, majority_baseline
@@ -60,13 +60,7 @@ SCHEMA = {
         "min_freq": Field(int, min=1),
         "max_vocab": Field(int, min=0),
     },
-    "model": {
-        "embed_dim": Field(int, min=1),
-        "hidden_size": Field(int, min=1),
-        "num_layers": Field(int, min=1),
-        "bidirectional": Field(bool),
-        "dropout": Field(float, min=0.0, max=0.9),
-    },
+    "model": MODEL_SCHEMA,
     "train": TRAIN_SCHEMA,
     "evaluate": {"samples": Field(int, min=0)},
 }

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from recipes import sources, text
 from recipes.batching import bucket_batches, sorted_batches
-from recipes.cells import Recurrent, map_state
+from recipes.cells import MODEL_SCHEMA, Recurrent, map_state
 from recipes.decoding import beam_search, greedy_decode
 from recipes.engine import TRAIN_SCHEMA, Step
 from recipes.errors import UserError
@@ -49,14 +49,7 @@ SCHEMA = {
         "target_units": Field(str, choices=("morphemes", "characters")),
     },
     "data": {"min_freq": Field(int, min=1), "max_len": Field(int, min=1)},
-    "model": {
-        "embed_dim": Field(int, min=1),
-        "hidden_size": Field(int, min=1),
-        "num_layers": Field(int, min=1),
-        "bidirectional": Field(bool),
-        "dropout": Field(float, min=0.0, max=0.9),
-        "attention": Field(str, choices=("none", "additive")),
-    },
+    "model": {**MODEL_SCHEMA, "attention": Field(str, choices=("none", "additive"))},
     "train": {**TRAIN_SCHEMA, "teacher_forcing": Field(float, min=0.0, max=1.0)},
     "evaluate": {"samples": Field(int, min=0), "beam_size": Field(int, min=1), "max_output_len": Field(int, min=1)},
 }
@@ -330,11 +323,13 @@ class TranslationTask:
     def _references(self, split: dict, i: int) -> list[str]:
         return text.decode(split["tgt"][i, 1 : int(split["tgt_len"][i])].tolist(), self.tgt_itos)
 
-    def translate(self, model: nn.Module, split_name: str, beam_size: int) -> tuple[list[list[str]], list[list[str]]]:
-        """(outputs, references) as token lists, in dataset order."""
+    def translate(self, model: nn.Module, split_name: str, beam_size: int,
+                  limit: int | None = None) -> tuple[list[list[str]], list[list[str]]]:
+        """(outputs, references) as token lists for the first `limit` examples (all by default)."""
         split, max_len = self.splits[split_name], self.eval_cfg["max_output_len"]
+        n = len(split["src_len"]) if limit is None else min(limit, len(split["src_len"]))
         outputs: dict[int, list[int]] = {}
-        for index in sorted_batches(split["src_len"], self.cfg["eval_batch_size"]):
+        for index in sorted_batches(split["src_len"][:n], self.cfg["eval_batch_size"]):
             src, src_len, _, _ = self._batch(split, index)
             if beam_size == 1:
                 decoded = greedy_decode(model, (src, src_len), self.bos, self.eos, max_len)
@@ -342,8 +337,8 @@ class TranslationTask:
                 decoded = [beam_search(model, (src[j : j + 1], src_len[j : j + 1]), self.bos, self.eos, max_len,
                                        beam_size) for j in range(len(index))]
             outputs.update(zip(index.tolist(), decoded))
-        hyps = [text.decode(outputs[i], self.tgt_itos) for i in range(len(outputs))]
-        return hyps, [self._references(split, i) for i in range(len(outputs))]
+        hyps = [text.decode(outputs[i], self.tgt_itos) for i in range(n)]
+        return hyps, [self._references(split, i) for i in range(n)]
 
     def evaluate(self, model: nn.Module, split_name: str) -> dict[str, float]:
         """Validation: greedy exact match and loss. Test: also BLEU and perplexity with beam search."""
@@ -364,7 +359,7 @@ class TranslationTask:
     def samples(self, model: nn.Module, out_dir: Path) -> str:
         """The first test sources with reference and output."""
         split = self.splits["test"]
-        hyps, refs = self.translate(model, "test", self.eval_cfg["beam_size"])
+        hyps, refs = self.translate(model, "test", self.eval_cfg["beam_size"], limit=self.eval_cfg["samples"])
         lines = ["| source | reference | output | |", "|---|---|---|---|"]
         for i in range(min(self.eval_cfg["samples"], len(refs))):
             src = text.decode(split["src"][i, : int(split["src_len"][i])].tolist(), self.src_itos)

@@ -64,3 +64,14 @@ def test_multi_reference_bleu_and_exact_match_by_hand():
     # unigrams 3/3 and bigrams 2/2 match some reference; closest reference length 3 = no brevity penalty
     assert corpus_bleu([["a", "dog", "runs"]], refs, max_n=2) == pytest.approx(1.0)
     assert exact_match([["a", "dog", "runs"], ["x"]], refs + [[["y"]]]) == 0.5
+
+
+def test_unreachable_weights_say_what_to_do(monkeypatch):
+    from recipes.errors import UserError
+
+    def offline(**kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(torchvision.models, "resnet18", offline)
+    with pytest.raises(UserError, match="resnet18 ImageNet weights.*need internet.*dataset=embedded"):
+        captioning.pretrained_backbone("resnet18")
