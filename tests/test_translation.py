@@ -82,3 +82,4 @@ def test_bleu_by_hand():
     # unigrams 3/4, bigrams 1/3 (a b), no brevity penalty: BLEU-2 = sqrt(3/4 * 1/3) = 0.5
     assert corpus_bleu([["a", "b", "x", "c"]], [[["a", "b", "c", "d"]]], max_n=2) == pytest.approx(0.5)
     assert corpus_bleu([["x", "y"]], [[["a", "b"]]]) == 0.0
+
