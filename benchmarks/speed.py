@@ -4,12 +4,14 @@
 
 For each recipe × cell, on the prepared embedded data (run `dvc repro` first),
 in one process:
-  (a) engine   — `recipes.engine` training over the epoch's batches: batching,
+  (a) engine   — `recipes.engine` training over one epoch's batches: batching,
                  model, loss, backward, clipping, optimiser, NaN check, tqdm;
   (b) tight    — the same model and batches (index lists built beforehand):
-                 task.step + backward + optimiser step, nothing else;
+                 task.step + backward + the recipe's clipping + optimiser step;
   (c) bare     — only the model's recurrent layers, forward + backward on
                  random inputs of exactly the shapes and lengths they saw in (b).
+(a) and (b) alternate for --reps epochs after a warm-up epoch; the fastest of
+each counts (as with timeit: the run least disturbed by the machine).
 Prints real (non-pad) tokens per second for each, a/b and b/c, and padding
 waste (padded positions / processed positions in the recurrent layers), and
 writes reports/benchmark.md and reports/benchmark.json (the study does not
@@ -60,7 +62,7 @@ def time_engine(run, model, batches, cfg) -> float:
 
 
 def time_tight(run, model, batches, cfg) -> tuple[float, int]:
-    """(b) seconds and real tokens for step + backward + optimiser step only."""
+    """(b) seconds and real tokens for step + backward (+ the recipe's gradient clipping) + optimiser step."""
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     model.train()
     tokens = 0
@@ -69,25 +71,31 @@ def time_tight(run, model, batches, cfg) -> tuple[float, int]:
         opt.zero_grad(set_to_none=True)
         step = run.task.step(model, batch)
         step.loss.backward()
+        if cfg["clip"] > 0:  # part of the training math, not engine overhead
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
         opt.step()
         tokens += step.tokens
     return time.perf_counter() - start, tokens
 
 
-def time_bare(calls: list) -> tuple[float, float]:
-    """(c) seconds for the recurrent layers alone on the recorded shapes; and padding waste."""
+def time_bare(calls: list, reps: int) -> tuple[float, float]:
+    """(c) seconds (fastest of `reps`) for the recurrent layers alone on the recorded shapes; padding waste."""
     inputs = [(m, torch.randn(shape, requires_grad=True), lengths) for m, shape, lengths in calls]
     real = sum(int(lengths.sum()) if lengths is not None else shape[0] * shape[1] for _, shape, lengths in calls)
     processed = sum(shape[0] * shape[1] for _, shape, _ in calls)
-    start = time.perf_counter()
-    for module, x, lengths in inputs:
-        out, _ = module(x, lengths)
-        out.sum().backward()
-    return time.perf_counter() - start, 1 - real / processed
+    runs = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        for module, x, lengths in inputs:
+            out, _ = module(x, lengths)
+            out.sum().backward()
+        runs.append(time.perf_counter() - start)
+    return min(runs), 1 - real / processed
 
 
-def bench_one(params: dict, recipe: str, cell: str, max_batches: int, shuffled: bool = False) -> dict:
-    """Measure (a), (b), (c) for one recipe × cell (`shuffled`: plain random batches instead of buckets)."""
+def bench_one(params: dict, recipe: str, cell: str, max_batches: int, shuffled: bool = False, reps: int = 3) -> dict:
+    """Measure (a), (b), (c) for one recipe × cell: the best of `reps` epochs each
+    (`shuffled`: plain random batches instead of length buckets)."""
     run = start_run(params, recipe, 0)
     cfg = params[recipe]["train"]
     hidden = hidden_size_for(run.recipe, params, recipe, run.meta, cell)
@@ -97,13 +105,18 @@ def bench_one(params: dict, recipe: str, cell: str, max_batches: int, shuffled: 
     batches = batches[:max_batches]
     model = build(run, cell, hidden)
     time_tight(run, model, batches, cfg)  # warm-up: kernels and allocator caches see every batch shape once
-    engine_s = time_engine(run, model, batches, cfg)
+    engine_runs, tight_runs = [], []
+    for _ in range(reps):  # alternate (a) and (b) so drifts in machine speed hit both alike
+        engine_runs.append(time_engine(run, model, batches, cfg))
+        tight_s, tokens = time_tight(run, model, batches, cfg)
+        tight_runs.append(tight_s)
     calls: list = []
     handles = record_shapes(model, calls)
-    tight_s, tokens = time_tight(run, model, batches, cfg)
+    time_tight(run, model, batches, cfg)
     for handle in handles:
         handle.remove()
-    bare_s, waste = time_bare(calls)
+    engine_s, tight_s = min(engine_runs), min(tight_runs)  # best of N, as timeit does: least disturbed
+    bare_s, waste = time_bare(calls, reps)
     a, b, c = tokens / engine_s, tokens / tight_s, tokens / bare_s
     return {"recipe": recipe, "cell": cell, "batching": "shuffled" if shuffled else "bucketed",
             "batches": len(batches), "tokens": tokens,
@@ -131,6 +144,7 @@ def main() -> None:
     ap.add_argument("--recipes", nargs="*", help="default: params.yaml's recipes")
     ap.add_argument("--cells", nargs="*", help="default: params.yaml's cells")
     ap.add_argument("--max-batches", type=int, default=10**9, help="cap batches per measurement")
+    ap.add_argument("--reps", type=int, default=5, help="epochs timed per measurement; the fastest counts")
     ap.add_argument("--shuffled", action="store_true", help="also measure plain random batches, for comparison")
     ap.add_argument("--out", default="reports", help="folder for benchmark.md and benchmark.json")
     args = ap.parse_args()
@@ -142,7 +156,7 @@ def main() -> None:
             raise cli.UserError(f"no prepared data for {recipe}: run `dvc repro prepare@{recipe}` first")
         modes = (False, True) if args.shuffled else (False,)
         for cell, shuffled in [(c, s) for c in args.cells or params["cells"] for s in modes]:
-            rows.append(bench_one(params, recipe, cell, args.max_batches, shuffled))
+            rows.append(bench_one(params, recipe, cell, args.max_batches, shuffled, args.reps))
             r = rows[-1]
             print(f"{recipe:12s} {cell:5s} {r['batching']:9s} a {r['engine_tok_s']:9,.0f}  b {r['tight_tok_s']:9,.0f}  "
                   f"c {r['bare_tok_s']:9,.0f} tok/s  a/b {r['a_over_b']:.2f}  b/c {r['b_over_c']:.2f}  "
