@@ -19,12 +19,13 @@ def greedy_decode(model: nn.Module, inputs: tuple, bos: int, eos: int, max_len: 
     memory, mask, state = model.encode(*inputs)
     device = next(model.parameters()).device
     token = torch.full((inputs[0].size(0), 1), bos, dtype=torch.long, device=device)
-    outputs = []
+    outputs, finished = [], torch.zeros(token.size(0), dtype=torch.bool, device=device)
     for _ in range(max_len):
         logits, state = model.decoder(token, state, memory, mask)
         token = logits.argmax(-1)  # [B, 1]
         outputs.append(token)
-        if bool((torch.cat(outputs, 1) == eos).any(1).all()):
+        finished |= token[:, 0] == eos
+        if bool(finished.all()):
             break
     rows = torch.cat(outputs, 1).tolist()
     return [row[: row.index(eos)] if eos in row else row for row in rows]

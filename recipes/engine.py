@@ -47,6 +47,7 @@ class Task(Protocol):
     """What a recipe gives the engine for one (cell, seed) run."""
 
     metric: str  # validation metric, higher is better
+    meta: dict  # meta.json of the prepared data
 
     def train_batches(self, generator: torch.Generator) -> list[Any]: ...
 
@@ -89,11 +90,12 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads or os.cpu_count() or 1)
 
 
-def _train_epoch(task: Task, model: nn.Module, opt: torch.optim.Optimizer, cfg: dict,
-                 generator: torch.Generator, epoch: int) -> tuple[float, int, int]:
+def train_epoch(task: Task, model: nn.Module, opt: torch.optim.Optimizer, cfg: dict,
+                batches: list[Any], epoch: int) -> tuple[float, int, int]:
+    """One pass over `batches`: (mean loss per token, examples, tokens)."""
     model.train()
     total_loss = examples = tokens = 0
-    for batch in tqdm(task.train_batches(generator), desc=f"epoch {epoch}", leave=False, disable=None):
+    for batch in tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=None):
         opt.zero_grad(set_to_none=True)
         step = task.step(model, batch)
         loss = step.loss.item()
@@ -126,7 +128,8 @@ def fit(task: Task, model: nn.Module, cfg: dict, generator: torch.Generator, log
     history, seconds, examples, tokens = [], 0.0, 0, 0
     for epoch in range(1, cfg["epochs"] + 1):
         start = time.perf_counter()
-        train_loss, n_examples, n_tokens = _train_epoch(task, model, opt, cfg, generator, epoch)
+        batches = task.train_batches(generator)
+        train_loss, n_examples, n_tokens = train_epoch(task, model, opt, cfg, batches, epoch)
         took = time.perf_counter() - start
         seconds, examples, tokens = seconds + took, examples + n_examples, tokens + n_tokens
         valid = evaluate(task, model, "valid")

@@ -11,7 +11,6 @@ from torch import nn
 
 from recipes import RECIPES
 from recipes.engine import resolve_device, seed_everything, set_threads
-from recipes.splits import load_meta
 from stages import paths
 
 
@@ -36,7 +35,7 @@ def start_run(params: dict, recipe_name: str, seed: int) -> Run:
     data_dir = paths.PREPARED / recipe_name
     section = params[recipe_name]
     task = recipe.make_task(section, data_dir, device)
-    return Run(recipe, section, load_meta(data_dir), device, generator, task)
+    return Run(recipe, section, task.meta, device, generator, task)  # the task read meta.json already
 
 
 def build(run: Run, cell: str, hidden_size: int) -> nn.Module:
