@@ -4,14 +4,21 @@
 
 For each recipe × cell, on the prepared embedded data (run `dvc repro` first),
 in one process:
-  (a) engine   — `recipes.engine` training over one epoch's batches: batching,
-                 model, loss, backward, clipping, optimiser, NaN check, tqdm;
+  (a) engine   — `recipes.engine.train_epoch` over one epoch's batches, plus
+                 building that epoch's batch order: model, loss, backward,
+                 clipping, optimiser, NaN check, tqdm, loss bookkeeping;
   (b) tight    — the same model and batches (index lists built beforehand):
                  task.step + backward + the recipe's clipping + optimiser step;
   (c) bare     — only the model's recurrent layers, forward + backward on
                  random inputs of exactly the shapes and lengths they saw in (b).
-(a) and (b) alternate for --reps epochs after a warm-up epoch; the fastest of
-each counts (as with timeit: the run least disturbed by the machine).
+After a warm-up epoch, each of --reps epochs runs (a) and (b) interleaved:
+the batches go in chunks of --chunk, and every chunk is trained by the engine
+and by the tight loop in alternating order (a b, b a, ...). On a shared VM
+machine speed drifts by ±10 % over seconds, so timing whole epochs one after
+the other compares drift, not code; interleaved chunks see the same machine.
+The engine is called once per chunk, so its per-call overhead counts more
+often than in a real epoch (a/b errs low). Each epoch gives one a/b; the
+benchmark reports their median and range, and median times for (a), (b), (c).
 Prints real (non-pad) tokens per second for each, a/b and b/c, and padding
 waste (padded positions / processed positions in the recurrent layers), and
 writes reports/benchmark.md and reports/benchmark.json (the study does not
@@ -21,6 +28,7 @@ depend on them).
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
@@ -49,17 +57,15 @@ def record_shapes(model: torch.nn.Module, log: list) -> list:
     return handles
 
 
-def time_engine(run, model, batches, cfg) -> float:
-    """(a) seconds for the engine's epoch over `batches`."""
-    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+def time_engine(run, model, opt, batches, cfg) -> float:
+    """(a) seconds for the engine's training pass over `batches`."""
     start = time.perf_counter()
     train_epoch(run.task, model, opt, cfg, batches, 1)
     return time.perf_counter() - start
 
 
-def time_tight(run, model, batches, cfg) -> tuple[float, int]:
+def time_tight(run, model, opt, batches, cfg) -> tuple[float, int]:
     """(b) seconds and real tokens for step + backward (+ the recipe's gradient clipping) + optimiser step."""
-    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     model.train()
     tokens = 0
     start = time.perf_counter()
@@ -74,8 +80,15 @@ def time_tight(run, model, batches, cfg) -> tuple[float, int]:
     return time.perf_counter() - start, tokens
 
 
+def time_batch_order(run) -> float:
+    """Seconds to build one epoch's batch order, the engine's per-epoch batching."""
+    start = time.perf_counter()
+    run.task.train_batches(seed_everything(1))
+    return time.perf_counter() - start
+
+
 def time_bare(calls: list, reps: int) -> tuple[float, float]:
-    """(c) seconds (fastest of `reps`) for the recurrent layers alone on the recorded shapes; padding waste."""
+    """(c) median seconds over `reps` for the recurrent layers alone on the recorded shapes; padding waste."""
     inputs = [(m, torch.randn(shape, requires_grad=True), lengths) for m, shape, lengths in calls]
     real = sum(int(lengths.sum()) if lengths is not None else shape[0] * shape[1] for _, shape, lengths in calls)
     processed = sum(shape[0] * shape[1] for _, shape, _ in calls)
@@ -86,11 +99,33 @@ def time_bare(calls: list, reps: int) -> tuple[float, float]:
             out, _ = module(x, lengths)
             out.sum().backward()
         runs.append(time.perf_counter() - start)
-    return min(runs), 1 - real / processed
+    return statistics.median(runs), 1 - real / processed
 
 
-def bench_one(params: dict, recipe: str, cell: str, max_batches: int, shuffled: bool = False, reps: int = 3) -> dict:
-    """Measure (a), (b), (c) for one recipe × cell: the best of `reps` epochs each
+def time_interleaved(run, model, batches, cfg, reps: int, chunk: int) -> tuple[list[float], list[float], int]:
+    """Per epoch, engine and tight-loop seconds over the same batches, interleaved chunk by chunk."""
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    time_tight(run, model, opt, batches, cfg)  # warm-up: kernels and allocator caches see every batch shape once
+    chunks = [batches[i : i + chunk] for i in range(0, len(batches), chunk)]
+    engine_runs, tight_runs = [], []
+    for rep in range(reps):
+        engine_s, tight_s, tokens = time_batch_order(run), 0.0, 0
+        for k, part in enumerate(chunks):
+            engine_first = (rep + k) % 2 == 0
+            if engine_first:
+                engine_s += time_engine(run, model, opt, part, cfg)
+            seconds, part_tokens = time_tight(run, model, opt, part, cfg)
+            tight_s, tokens = tight_s + seconds, tokens + part_tokens
+            if not engine_first:
+                engine_s += time_engine(run, model, opt, part, cfg)
+        engine_runs.append(engine_s)
+        tight_runs.append(tight_s)
+    return engine_runs, tight_runs, tokens
+
+
+def bench_one(params: dict, recipe: str, cell: str, max_batches: int, shuffled: bool = False,
+              reps: int = 5, chunk: int = 8) -> dict:
+    """Measure (a), (b), (c) for one recipe × cell over `reps` interleaved epochs
     (`shuffled`: plain random batches instead of length buckets)."""
     run = start_run(params, recipe, 0)
     cfg = params[recipe]["train"]
@@ -100,38 +135,47 @@ def bench_one(params: dict, recipe: str, cell: str, max_batches: int, shuffled: 
         batches = random_batches(sum(len(b) for b in batches), cfg["batch_size"], seed_everything(0))
     batches = batches[:max_batches]
     model = build(run, cell, hidden)
-    time_tight(run, model, batches, cfg)  # warm-up: kernels and allocator caches see every batch shape once
-    engine_runs, tight_runs = [], []
-    for _ in range(reps):  # alternate (a) and (b) so drifts in machine speed hit both alike
-        engine_runs.append(time_engine(run, model, batches, cfg))
-        tight_s, tokens = time_tight(run, model, batches, cfg)
-        tight_runs.append(tight_s)
+    engine_runs, tight_runs, tokens = time_interleaved(run, model, batches, cfg, reps, chunk)
     calls: list = []
     handles = record_shapes(model, calls)
-    time_tight(run, model, batches, cfg)
+    time_tight(run, model, torch.optim.Adam(model.parameters()), batches, cfg)
     for handle in handles:
         handle.remove()
-    engine_s, tight_s = min(engine_runs), min(tight_runs)  # best of N, as timeit does: least disturbed
     bare_s, waste = time_bare(calls, reps)
-    a, b, c = tokens / engine_s, tokens / tight_s, tokens / bare_s
+    ratios = [tight / engine for engine, tight in zip(engine_runs, tight_runs)]  # a/b of each epoch
+    a, b = tokens / statistics.median(engine_runs), tokens / statistics.median(tight_runs)
     return {"recipe": recipe, "cell": cell, "batching": "shuffled" if shuffled else "bucketed",
-            "batches": len(batches), "tokens": tokens,
-            "engine_tok_s": a, "tight_tok_s": b, "bare_tok_s": c, "a_over_b": a / b, "b_over_c": b / c,
-            "padding_waste": waste}
+            "batches": len(batches), "tokens": tokens, "epochs": reps, "chunk": chunk,
+            "engine_tok_s": a, "tight_tok_s": b, "bare_tok_s": tokens / bare_s,
+            "a_over_b": statistics.median(ratios), "a_over_b_min": min(ratios), "a_over_b_max": max(ratios),
+            "b_over_c": bare_s / statistics.median(tight_runs), "padding_waste": waste}
 
 
 def markdown(rows: list[dict], threads: int) -> str:
     """The benchmark table."""
+    epochs, chunk = (rows[0]["epochs"], rows[0]["chunk"]) if rows else (0, 0)
     lines = [f"# Training-speed benchmark\n\n`python -m benchmarks.speed`, {threads} threads, "
              f"torch {torch.__version__}. Real (non-pad) tokens per second through the recurrent layers' "
-             "task: (a) engine epoch, (b) tight loop, (c) bare recurrent layers on the same shapes.\n",
-             "| recipe | cell | batching | engine (a) | tight loop (b) | bare cell (c) | a/b | b/c | padding waste |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "task: (a) engine epoch, (b) tight loop, (c) bare recurrent layers on the same shapes "
+             f"(median of {epochs} epochs each). (a) and (b) train the same epoch interleaved in chunks of "
+             f"{chunk} batches; a/b is the median of the {epochs} epochs' ratios, with their range.\n",
+             "| recipe | cell | batching | engine (a) | tight loop (b) | bare cell (c) | a/b | a/b range | b/c "
+             "| padding waste |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['recipe']} | {r['cell']} | {r['batching']} | {r['engine_tok_s']:,.0f} | "
-                     f"{r['tight_tok_s']:,.0f} | "
-                     f"{r['bare_tok_s']:,.0f} | {r['a_over_b']:.2f} | {r['b_over_c']:.2f} | {r['padding_waste']:.1%} |")
+                     f"{r['tight_tok_s']:,.0f} | {r['bare_tok_s']:,.0f} | {r['a_over_b']:.2f} | "
+                     f"{r['a_over_b_min']:.2f}–{r['a_over_b_max']:.2f} | {r['b_over_c']:.2f} | "
+                     f"{r['padding_waste']:.1%} |")
     return "\n".join(lines) + "\n"
+
+
+def progress_line(r: dict) -> str:
+    """One row of the benchmark as a console line."""
+    return (f"{r['recipe']:12s} {r['cell']:5s} {r['batching']:9s} a {r['engine_tok_s']:9,.0f}  "
+            f"b {r['tight_tok_s']:9,.0f}  c {r['bare_tok_s']:9,.0f} tok/s  "
+            f"a/b {r['a_over_b']:.2f} ({r['a_over_b_min']:.2f}–{r['a_over_b_max']:.2f})  "
+            f"b/c {r['b_over_c']:.2f}  waste {r['padding_waste']:.1%}")
 
 
 def main() -> None:
@@ -140,7 +184,10 @@ def main() -> None:
     ap.add_argument("--recipes", nargs="*", help="default: params.yaml's recipes")
     ap.add_argument("--cells", nargs="*", help="default: params.yaml's cells")
     ap.add_argument("--max-batches", type=int, default=10**9, help="cap batches per measurement")
-    ap.add_argument("--reps", type=int, default=5, help="epochs timed per measurement; the fastest counts")
+    ap.add_argument(
+        "--reps", type=int, default=5, help="interleaved (engine, tight) epochs per recipe × cell; medians count"
+    )
+    ap.add_argument("--chunk", type=int, default=8, help="batches per interleaved engine / tight-loop chunk")
     ap.add_argument("--shuffled", action="store_true", help="also measure plain random batches, for comparison")
     ap.add_argument("--out", default="reports", help="folder for benchmark.md and benchmark.json")
     args = ap.parse_args()
@@ -152,11 +199,8 @@ def main() -> None:
             raise cli.UserError(f"no prepared data for {recipe}: run `dvc repro prepare@{recipe}` first")
         modes = (False, True) if args.shuffled else (False,)
         for cell, shuffled in [(c, s) for c in args.cells or params["cells"] for s in modes]:
-            rows.append(bench_one(params, recipe, cell, args.max_batches, shuffled, args.reps))
-            r = rows[-1]
-            print(f"{recipe:12s} {cell:5s} {r['batching']:9s} a {r['engine_tok_s']:9,.0f}  b {r['tight_tok_s']:9,.0f}  "
-                  f"c {r['bare_tok_s']:9,.0f} tok/s  a/b {r['a_over_b']:.2f}  b/c {r['b_over_c']:.2f}  "
-                  f"waste {r['padding_waste']:.1%}")
+            rows.append(bench_one(params, recipe, cell, args.max_batches, shuffled, args.reps, args.chunk))
+            print(progress_line(rows[-1]))
     write_text(Path(args.out) / "benchmark.md", markdown(rows, torch.get_num_threads()))
     write_json(Path(args.out) / "benchmark.json", rows)
 
