@@ -1,5 +1,5 @@
 """Stage: compare cells across recipes and seeds; write metrics/summary.json,
-reports/comparison.md and reports/plots/*.png."""
+reports/comparison.md, reports/plots/*.png and reports/curves/*.csv (for `dvc plots`)."""
 
 from __future__ import annotations
 
@@ -40,8 +40,9 @@ def main() -> None:
     params = load_params()
     matched = params["compare_by"] == "params"
     summary_json, sections = {}, []
-    with atomic_path(paths.PLOTS) as plot_dir:
+    with atomic_path(paths.PLOTS) as plot_dir, atomic_path(paths.CURVES) as curve_dir:
         plot_dir.mkdir()
+        curve_dir.mkdir()
         for name in params["recipes"]:
             runs = load_runs(name, params["cells"], params["seeds"])
             if not runs:
@@ -52,6 +53,7 @@ def main() -> None:
             headline = RECIPES[name].HEADLINE
             plots.validation_curves(name, RECIPES[name].METRIC, histories, plot_dir / f"{name}_curves.png")
             plots.quality_vs_parameters(name, headline, summary, plot_dir / f"{name}_quality.png")
+            plots.write_curves_csv(histories, curve_dir / f"{name}_valid_{RECIPES[name].METRIC}.csv")
             summary_json[name] = summary
             sections.append(recipe_section(name, summary, runs, histories, meta, matched))
     sizing = (f"Cells are matched by parameter count (within 2 % of {params['reference_cell']})."
@@ -62,7 +64,7 @@ def main() -> None:
     overview = "## Overview\n\n" + report.overview(summary_json, headlines)
     write_text(paths.REPORT, header + "\n" + "\n\n".join([overview, *sections]) + "\n")
     write_json(paths.SUMMARY, summary_json)
-    print(f"wrote {paths.REPORT}, {paths.SUMMARY} and {paths.PLOTS}/")
+    print(f"wrote {paths.REPORT}, {paths.SUMMARY}, {paths.PLOTS}/ and {paths.CURVES}/")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ SAMPLES = Path("reports/samples")
 SUMMARY = Path("metrics/summary.json")
 REPORT = Path("reports/comparison.md")
 PLOTS = Path("reports/plots")
+CURVES = Path("reports/curves")
 
 
 def run_name(cell: str, seed: int) -> str:

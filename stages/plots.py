@@ -1,4 +1,5 @@
-"""PNG plots for the report: validation curves and quality against parameter count."""
+"""Plots for the report: validation curves and quality against parameter count (PNG),
+and the mean validation curves as CSV for `dvc plots show`."""
 
 from __future__ import annotations
 
@@ -21,6 +22,17 @@ def _mean_band(histories: list[list[dict]]) -> tuple[list[int], list[float], lis
         var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
         epochs.append(epoch), means.append(mean), stds.append(var ** 0.5)
     return epochs, means, stds
+
+
+def write_curves_csv(histories: dict[str, list[list[dict]]], path: Path) -> None:
+    """Mean validation metric over seeds per epoch, a column per cell (blank after a cell stopped early)."""
+    cells = [cell for cell, cell_histories in histories.items() if cell_histories]
+    means = {cell: _mean_band(histories[cell])[1] for cell in cells}
+    lines = [",".join(["epoch", *cells])]
+    for epoch in range(1, max(len(m) for m in means.values()) + 1):
+        values = [f"{means[c][epoch - 1]:.6f}" if epoch <= len(means[c]) else "" for c in cells]
+        lines.append(",".join([str(epoch), *values]))
+    path.write_text("\n".join(lines) + "\n")
 
 
 def validation_curves(recipe: str, metric: str, histories: dict[str, list[list[dict]]], path: Path) -> None:

@@ -117,7 +117,17 @@ def test_changing_one_recipe_param_reruns_only_that_recipe(repo):
     assert evaluations <= ran <= evaluations | {"compare"}, ran
 
 
-def test_dvc_plots_render_the_histories(repo):
+def test_dvc_plots_show_one_chart_per_recipe_with_a_line_per_cell(repo):
+    from recipes import RECIPES
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
     result = dvc(repo, "plots", "show", "--json")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "reports/history/pos/gru-seed0.csv" in result.stdout
+    data = json.loads(result.stdout)["data"]
+    curves = {f"reports/curves/{r}_valid_{RECIPES[r].METRIC}.csv" for r in params["recipes"]}
+    assert {k for k in data if k.startswith("reports/curves/")} == curves
+    for curve in curves:
+        values = data[curve][0]["content"]["data"]["values"]
+        assert {v["field"] for v in values} == set(params["cells"])
+    assert "reports/plots/sentiment_curves.png" in data
+    assert not any(k.startswith("reports/history/") for k in data)  # 36 per-run charts would bury the comparison
