@@ -330,13 +330,14 @@ class CaptioningTask:
             ok = "✓" if hyps[i] in split["references"][i] else "✗"
             lines.append(f"| {i + 1} | {' '.join(split['references'][i][0])} | {' '.join(hyps[i])} | {ok} |")
         if split["inputs"].dim() == 3:
-            contact_sheet(split["inputs"][:n], hyps, out_dir / "contact_sheet.png")
+            correct = [hyps[i] in split["references"][i] for i in range(n)]
+            contact_sheet(split["inputs"][:n], hyps, correct, out_dir / "contact_sheet.png")
             lines.append("\n![contact sheet](contact_sheet.png)")
         return "\n".join(lines) + "\n"
 
 
-def contact_sheet(strips: Tensor, captions: list[list[str]], path: Path) -> None:
-    """A PNG grid of strips with the model's caption under each."""
+def contact_sheet(strips: Tensor, captions: list[list[str]], correct: list[bool], path: Path) -> None:
+    """A PNG grid of framed strips with the model's caption under each (wrong ones in red)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -344,13 +345,17 @@ def contact_sheet(strips: Tensor, captions: list[list[str]], path: Path) -> None
 
     cols = 4
     rows = (len(strips) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 1.3 * rows), squeeze=False)
-    for ax in axes.flat:
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 1.4 * rows), squeeze=False)
+    for ax in axes.flat[len(strips):]:
         ax.axis("off")
-    for ax, strip, caption in zip(axes.flat, strips, captions):
+    for ax, strip, caption, ok in zip(axes.flat, strips, captions, correct):
         ax.imshow(strip.numpy(), cmap="gray_r", vmin=0, vmax=16)
-        ax.set_title(" ".join(caption) or "(empty)", fontsize=8, y=-0.45)
-    fig.tight_layout()
+        ax.set_xticks([]), ax.set_yticks([])  # keep the frame: it shows where one strip ends
+        for spine in ax.spines.values():
+            spine.set_color("0.6")
+        text = " ".join(caption) or "(empty)"
+        ax.set_title(text if ok else f"✗ {text}", fontsize=8, y=-0.4, color="black" if ok else "tab:red")
+    fig.tight_layout(w_pad=2.0)
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
