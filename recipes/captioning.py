@@ -325,12 +325,12 @@ class CaptioningTask:
         """Captions of the first test images, and (for image strips) a contact sheet PNG."""
         split, n = self.splits["test"], min(self.eval_cfg["samples"], len(self.splits["test"]["references"]))
         hyps = self.caption(model, "test", self.eval_cfg["beam_size"], limit=n)
+        correct = [hyps[i] in split["references"][i] for i in range(n)]
         lines = ["| # | reference | caption | |", "|---|---|---|---|"]
         for i in range(n):
-            ok = "✓" if hyps[i] in split["references"][i] else "✗"
-            lines.append(f"| {i + 1} | {' '.join(split['references'][i][0])} | {' '.join(hyps[i])} | {ok} |")
+            mark = "✓" if correct[i] else "✗"
+            lines.append(f"| {i + 1} | {' '.join(split['references'][i][0])} | {' '.join(hyps[i])} | {mark} |")
         if split["inputs"].dim() == 3:
-            correct = [hyps[i] in split["references"][i] for i in range(n)]
             contact_sheet(split["inputs"][:n], hyps, correct, out_dir / "contact_sheet.png")
             lines.append("\n![contact sheet](contact_sheet.png)")
         return "\n".join(lines) + "\n"

@@ -50,10 +50,10 @@ def main() -> None:
             summary = summarize(runs)
             histories = {cell: load_histories(name, cell, params["seeds"]) for cell in runs}
             meta = read_meta(name)
-            headline = RECIPES[name].HEADLINE
-            plots.validation_curves(name, RECIPES[name].METRIC, histories, plot_dir / f"{name}_curves.png")
-            plots.quality_vs_parameters(name, headline, summary, plot_dir / f"{name}_quality.png")
-            plots.write_curves_csv(histories, curve_dir / f"{name}_valid_{RECIPES[name].METRIC}.csv")
+            recipe = RECIPES[name]
+            plots.validation_curves(name, recipe.METRIC, histories, plot_dir / f"{name}_curves.png")
+            plots.quality_vs_parameters(name, recipe.HEADLINE, summary, plot_dir / f"{name}_quality.png")
+            plots.write_curves_csv(histories, curve_dir / f"{name}_valid_{recipe.METRIC}.csv")
             summary_json[name] = summary
             sections.append(recipe_section(name, summary, runs, histories, meta, matched))
     sizing = (f"Cells are matched by parameter count (within 2 % of {params['reference_cell']})."

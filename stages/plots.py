@@ -24,6 +24,15 @@ def _mean_band(histories: list[list[dict]]) -> tuple[list[int], list[float], lis
     return epochs, means, stds
 
 
+def _save(fig, ax, path: Path) -> None:
+    """Grid, legend and layout shared by every chart; write the PNG and free the figure."""
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def write_curves_csv(histories: dict[str, list[list[dict]]], path: Path) -> None:
     """Mean validation metric over seeds per epoch, a column per cell (blank after a cell stopped early)."""
     cells = [cell for cell, cell_histories in histories.items() if cell_histories]
@@ -47,11 +56,7 @@ def validation_curves(recipe: str, metric: str, histories: dict[str, list[list[d
         ax.fill_between(epochs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
                         color=color, alpha=0.2)
     ax.set(xlabel="epoch", ylabel=f"validation {metric}", title=f"{recipe}: validation {metric}")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, ax, path)
 
 
 def quality_vs_parameters(recipe: str, metric: str, summary: dict, path: Path) -> None:
@@ -61,8 +66,4 @@ def quality_vs_parameters(recipe: str, metric: str, summary: dict, path: Path) -
         ax.errorbar(stats["parameters"]["mean"], stats[metric]["mean"], yerr=stats[metric]["std"],
                     fmt="o", capsize=4, color=COLORS.get(cell), label=cell)
     ax.set(xlabel="trainable parameters", ylabel=f"test {metric}", title=f"{recipe}: {metric} vs parameters")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, ax, path)
