@@ -200,6 +200,7 @@ def main() -> None:
     for recipe in args.recipes or params["recipes"]:
         if not (paths.PREPARED / recipe / "data.pt").exists():
             raise cli.UserError(f"no prepared data for {recipe}: run `dvc repro prepare@{recipe}` first")
+        params = load_params("params.yaml", recipe)  # validates this recipe's section
         modes = (False, True) if args.shuffled else (False,)
         for cell, shuffled in [(c, s) for c in args.cells or params["cells"] for s in modes]:
             rows.append(bench_one(params, recipe, cell, args.max_batches, shuffled, args.reps, args.chunk))

@@ -19,8 +19,8 @@ from torch import Tensor, nn
 from recipes import sources, text
 from recipes.batching import bucket_batches
 from recipes.cells import MODEL_SCHEMA, Recurrent
-from recipes.decoding import beam_search, greedy_decode
-from recipes.engine import TRAIN_SCHEMA, Step
+from recipes.contract import HIGHER, LOWER, Step
+from recipes.engine import TRAIN_SCHEMA
 from recipes.errors import UserError
 from recipes.metrics import corpus_bleu, exact_match
 from recipes.params import Field
@@ -29,6 +29,8 @@ from recipes.splits import load_prepared, save_prepared
 TOPOLOGY = "one-to-many"
 METRIC = "exact_match"
 HEADLINE = "exact_match"
+DIRECTIONS = {"exact_match": HIGHER, "bleu1": HIGHER, "bleu2": HIGHER, "bleu3": HIGHER, "bleu4": HIGHER,
+              "loss": LOWER}
 HUB_REPO = "jxie/flickr8k"
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 SPLITS = ("train", "validation", "test")
@@ -46,9 +48,10 @@ SCHEMA = {
         "backbone": Field(str, choices=("resnet18",)),
     },
     # The decoder is unidirectional: it generates left to right.
-    "model": {**{k: v for k, v in MODEL_SCHEMA.items() if k != "bidirectional"}, "channels": Field(int, min=1)},
+    "model": {**{k: v for k, v in MODEL_SCHEMA.items() if k != "bidirectional"}, "channels": Field(int, min=1),
+              "max_output_len": Field(int, min=1)},
     "train": TRAIN_SCHEMA,
-    "evaluate": {"samples": Field(int, min=0), "beam_size": Field(int, min=1), "max_output_len": Field(int, min=1)},
+    "evaluate": {"samples": Field(int, min=0), "beam_size": Field(int, min=1)},
 }
 
 
@@ -149,14 +152,18 @@ def pretrained_backbone(name: str) -> nn.Module:
     return model
 
 
-def _load_hub_images(raw_dir: Path, rows: list[dict]) -> Tensor:
+def normalised(image) -> Tensor:
+    """A PIL image as the backbone expects it: RGB, 224×224, ImageNet-normalised [3, 224, 224]."""
     import torchvision.transforms.functional as tf
-    from PIL import Image
 
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-    images = [tf.normalize(tf.to_tensor(tf.resize(Image.open(raw_dir / "images" / r["image"]).convert("RGB"),
-                                                  [224, 224])), mean, std) for r in rows]
-    return torch.stack(images)
+    return tf.normalize(tf.to_tensor(tf.resize(image.convert("RGB"), [224, 224])), mean, std)
+
+
+def _load_hub_images(raw_dir: Path, rows: list[dict]) -> Tensor:
+    from PIL import Image
+
+    return torch.stack([normalised(Image.open(raw_dir / "images" / r["image"])) for r in rows])
 
 
 def read_raw(section: dict, raw_dir: Path) -> dict[str, dict]:
@@ -268,11 +275,11 @@ def build_model(section: dict, meta: dict, cell: str, hidden_size: int) -> nn.Mo
 class CaptioningTask:
     """Batches of (image, caption) pairs, teacher-forced loss, BLEU against all references."""
 
-    metric = METRIC
-
     def __init__(self, section: dict, data_dir: Path, device: torch.device) -> None:
         self.splits, self.itos, self.meta = load_prepared(data_dir)
+        self.section = section
         self.cfg, self.eval_cfg = section["train"], section["evaluate"]
+        self.max_output_len = section["model"]["max_output_len"]  # validation decodes too: a model setting
         self.device = device
         self.bos, self.eos = self.itos.index(text.BOS), self.itos.index(text.EOS)
 
@@ -296,14 +303,14 @@ class CaptioningTask:
 
     def caption(self, model: nn.Module, split_name: str, beam_size: int, limit: int | None = None) -> list[list[str]]:
         """A caption for each of the first `limit` images of a split (all by default)."""
-        inputs, max_len = self.splits[split_name]["inputs"][:limit], self.eval_cfg["max_output_len"]
+        inputs, max_len = self.splits[split_name]["inputs"][:limit], self.max_output_len
         outputs = []
         for start in range(0, len(inputs), self.cfg["eval_batch_size"]):
             batch = inputs[start : start + self.cfg["eval_batch_size"]].to(self.device)
             if beam_size == 1:
-                outputs += greedy_decode(model, (batch,), self.bos, self.eos, max_len)
+                outputs += text.greedy_decode(model, (batch,), self.bos, self.eos, max_len)
             else:
-                outputs += [beam_search(model, (batch[j : j + 1],), self.bos, self.eos, max_len, beam_size)
+                outputs += [text.beam_search(model, (batch[j : j + 1],), self.bos, self.eos, max_len, beam_size)
                             for j in range(len(batch))]
         return [text.decode(o, self.itos) for o in outputs]
 
@@ -363,3 +370,35 @@ def contact_sheet(strips: Tensor, captions: list[list[str]], correct: list[bool]
 def make_task(section: dict, data_dir: Path, device: torch.device) -> CaptioningTask:
     """The engine's view of the prepared captioning data."""
     return CaptioningTask(section, data_dir, device)
+
+
+def read_image(path: str):
+    """A PIL image from a file; an unreadable file is a `UserError` naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.copy()
+    except (OSError, UnidentifiedImageError) as err:
+        raise UserError(f"{path} is not a readable image ({type(err).__name__}); give a PNG or JPEG file") from err
+
+
+def strip_from_image(image, shape: list[int]) -> Tensor:
+    """A drawing (dark ink on a light background) as a digit strip [H, W] of UCI levels 0..16."""
+    height, width = shape
+    gray = torch.tensor(list(image.convert("L").resize((width, height)).tobytes()), dtype=torch.float)
+    return (16 - (gray * 16 / 255).round()).to(torch.uint8).view(height, width)
+
+
+@torch.no_grad()
+def predict(task: CaptioningTask, model: nn.Module, inputs: list[str]) -> list[str]:
+    """A caption for each image file, encoded as `prepare` does (strip pixels, or frozen backbone features)."""
+    images, shape = [read_image(path) for path in inputs], task.meta["input_shape"]
+    if len(shape) == 2:
+        batch = torch.stack([strip_from_image(image, shape) for image in images])
+    else:
+        backbone = pretrained_backbone(task.section["data"]["backbone"])
+        batch = image_features(torch.stack([normalised(image) for image in images]), backbone)
+    captions = [text.beam_search(model, (batch[i : i + 1].to(task.device),), task.bos, task.eos,
+                                 task.max_output_len, task.eval_cfg["beam_size"]) for i in range(len(batch))]
+    return [" ".join(text.decode(ids, task.itos)) or "(empty caption)" for ids in captions]

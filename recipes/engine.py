@@ -1,8 +1,9 @@
 """The training engine shared by every recipe.
 
 It owns seeding, the device, the optimiser, gradient clipping, early stopping
-on the validation metric (keeping the best weights), the progress bar, the
-per-epoch log line and history. A recipe hands it a `Task`.
+on the validation metric in its direction (keeping the best weights; a tie is
+broken by the lower validation loss), the progress bar, the per-epoch log line
+and history. A recipe hands it a `Task` (recipes/contract.py).
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 from tqdm import tqdm
 
+from recipes.contract import HIGHER, Task, better, worst
 from recipes.errors import UserError
 from recipes.params import Field
 
@@ -32,28 +34,6 @@ TRAIN_SCHEMA = {
     "clip": Field(float, min=0.0),
     "patience": Field(int, min=1),
 }
-
-
-@dataclass
-class Step:
-    """What one training batch yields: the mean loss and how much it covered."""
-
-    loss: Tensor
-    examples: int
-    tokens: int
-
-
-class Task(Protocol):
-    """What a recipe gives the engine for one (cell, seed) run."""
-
-    metric: str  # validation metric, higher is better
-    meta: dict  # meta.json of the prepared data
-
-    def train_batches(self, generator: torch.Generator) -> list[Any]: ...
-
-    def step(self, model: nn.Module, batch: Any) -> Step: ...
-
-    def evaluate(self, model: nn.Module, split: str) -> dict[str, float]: ...
 
 
 @dataclass
@@ -121,10 +101,17 @@ def evaluate(task: Task, model: nn.Module, split: str) -> dict[str, float]:
     return task.evaluate(model, split)
 
 
-def fit(task: Task, model: nn.Module, cfg: dict, generator: torch.Generator, log=print) -> FitResult:
-    """Train with early stopping on `task.metric`; leave the best weights in `model`."""
+def improved(score: float, loss: float, best: tuple[float, float], direction: str) -> bool:
+    """Whether (score, loss) beats the best (score, loss) so far: a better score, or an equal one with lower loss."""
+    best_score, best_loss = best
+    return better(direction, score, best_score) or (score == best_score and loss < best_loss)
+
+
+def fit(task: Task, model: nn.Module, cfg: dict, generator: torch.Generator, metric: str,
+        direction: str = HIGHER, log=print) -> FitResult:
+    """Train with early stopping on validation `metric`; leave the best weights in `model`."""
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-    best_score, best_epoch, best_state = -math.inf, 0, copy.deepcopy(model.state_dict())
+    best, best_epoch, best_state = (worst(direction), math.inf), 0, copy.deepcopy(model.state_dict())
     history, seconds, examples, tokens = [], 0.0, 0, 0
     for epoch in range(1, cfg["epochs"] + 1):
         start = time.perf_counter()
@@ -133,15 +120,15 @@ def fit(task: Task, model: nn.Module, cfg: dict, generator: torch.Generator, log
         took = time.perf_counter() - start
         seconds, examples, tokens = seconds + took, examples + n_examples, tokens + n_tokens
         valid = evaluate(task, model, "valid")
-        score = valid[task.metric]
+        score = valid[metric]
         history.append({"epoch": epoch, "train_loss": train_loss, "valid_loss": valid["loss"],
                         "valid_metric": score, "seconds": took, "examples_per_s": n_examples / took})
         log(f"epoch {epoch:3d}  train_loss {train_loss:.4f}  valid_loss {valid['loss']:.4f}  "
-            f"valid_{task.metric} {score:.4f}  {took:.1f}s  {n_examples / took:.0f} ex/s")
-        if score > best_score:
-            best_score, best_epoch, best_state = score, epoch, copy.deepcopy(model.state_dict())
+            f"valid_{metric} {score:.4f}  {took:.1f}s  {n_examples / took:.0f} ex/s")
+        if improved(score, valid["loss"], best, direction):
+            best, best_epoch, best_state = (score, valid["loss"]), epoch, copy.deepcopy(model.state_dict())
         elif epoch - best_epoch >= cfg["patience"]:
-            log(f"early stop: no better valid_{task.metric} for {cfg['patience']} epochs")
+            log(f"early stop: no better valid_{metric} for {cfg['patience']} epochs")
             break
     model.load_state_dict(best_state)
     return FitResult(best_epoch, len(history), seconds, examples / seconds, tokens / seconds, history)

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from recipes.contract import is_recipe_name, load_recipe
 from recipes.errors import UserError
 
 CELL_NAMES = ("rnn", "gru", "lstm")
@@ -102,18 +103,39 @@ GLOBAL_SCHEMA: dict = {
 }
 
 
-def full_schema() -> dict:
-    """The global schema plus one section per registered recipe."""
-    from recipes import RECIPES
-
-    schema = dict(GLOBAL_SCHEMA)
-    for name, module in RECIPES.items():
-        schema[name] = module.SCHEMA
-    return schema
+# Every leaf key a stage read from its params (dotted), for the dependency trace (stages/cli.py).
+KEYS_READ: set[str] = set()
 
 
-def load_params(path: str | Path = "params.yaml") -> dict:
-    """Read and validate params.yaml; raise `UserError` naming the bad key."""
+class Params(dict):
+    """Validated params as a stage sees them: a dict that notes each leaf key it is asked for.
+
+    Reading `params["pos"]` notes nothing; reading `params["pos"]["train"]["lr"]` notes
+    `pos.train.lr`. tests/test_dependencies.py compares the notes with dvc.yaml's params.
+    """
+
+    def __init__(self, data: dict, prefix: str = "") -> None:
+        super().__init__({k: Params(v, f"{prefix}{k}.") if isinstance(v, dict) else v for k, v in data.items()})
+        self._prefix = prefix
+
+    def __getitem__(self, key: str) -> Any:
+        value = super().__getitem__(key)
+        if not isinstance(value, Params):
+            KEYS_READ.add(f"{self._prefix}{key}")
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        return [(k, self[k]) for k in self]
+
+    def values(self) -> list[Any]:  # type: ignore[override]
+        return [self[k] for k in self]
+
+
+def read_yaml(path: str | Path) -> dict:
+    """params.yaml as a plain dict; a missing or malformed file is a `UserError`."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path} not found: run from the repository root")
@@ -121,19 +143,37 @@ def load_params(path: str | Path = "params.yaml") -> dict:
         params = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise UserError(f"{path} is not valid YAML: {err}") from err
-    validate(params, full_schema())
-    _check_lists(params)
+    if not isinstance(params, dict):
+        raise UserError(f"{path} must be a mapping of keys to values, got {params!r}")
     return params
 
 
-def _check_lists(params: dict) -> None:
-    from recipes import RECIPES
+def load_params(path: str | Path = "params.yaml", recipe: str | None = None) -> Params:
+    """Read params.yaml; validate the global keys, the top-level names and, given `recipe`,
+    that recipe's section (only that recipe is imported). Raise `UserError` naming the bad key."""
+    params = read_yaml(path)
+    for key in params:
+        if key not in GLOBAL_SCHEMA and not is_recipe_name(key):
+            allowed = ", ".join([*GLOBAL_SCHEMA, "or a recipe's section"])
+            raise UserError(f"params.yaml: unknown key {key} (allowed here: {allowed})")
+    validate({k: v for k, v in params.items() if k in GLOBAL_SCHEMA}, GLOBAL_SCHEMA)
+    _check_lists(params)
+    if recipe is not None:
+        if not is_recipe_name(recipe):
+            raise UserError(f"unknown recipe {recipe!r}: there is no recipes/{recipe}.py "
+                            f"(params.yaml's recipes: {', '.join(params['recipes'])})")
+        if recipe not in params:
+            raise UserError(f"params.yaml: missing section {recipe} (the recipe's settings)")
+        validate(params[recipe], load_recipe(recipe).SCHEMA, recipe + ".")
+    return Params(params)
 
+
+def _check_lists(params: dict) -> None:
     seeds = params["seeds"]
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
         raise UserError(f"params.yaml: seeds must be a non-empty list of integers >= 0, got {seeds!r}")
-    unknown = [r for r in params["recipes"] if r not in RECIPES]
-    if unknown or not params["recipes"]:
-        raise UserError(
-            f"params.yaml: recipes must list some of {', '.join(RECIPES)}, got {params['recipes']!r}"
-        )
+    names = params["recipes"]
+    unknown = [r for r in names if not isinstance(r, str) or not is_recipe_name(r) or r not in params]
+    if unknown or not names:
+        raise UserError(f"params.yaml: recipes must list recipes that have a recipes/<name>.py file and a "
+                        f"section in params.yaml; these do not: {unknown or names!r}")

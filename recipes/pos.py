@@ -18,7 +18,8 @@ from torch import Tensor, nn
 from recipes import sources, text
 from recipes.batching import bucket_batches, sorted_batches, trim
 from recipes.cells import MODEL_SCHEMA, Recurrent
-from recipes.engine import TRAIN_SCHEMA, Step
+from recipes.contract import HIGHER, LOWER, Step
+from recipes.engine import TRAIN_SCHEMA
 from recipes.errors import UserError
 from recipes.metrics import accuracy, macro_f1
 from recipes.params import Field
@@ -42,6 +43,8 @@ SENTENCE_END = {"。", "！", "？"}
 TOPOLOGY = "many-to-many, one output per input"
 METRIC = "accuracy"
 HEADLINE = "accuracy"
+DIRECTIONS = {"accuracy": HIGHER, "oov_accuracy": HIGHER, "macro_f1": HIGHER, "sentence_accuracy": HIGHER,
+              "loss": LOWER}
 
 SCHEMA = {
     "source": {
@@ -211,12 +214,9 @@ def real_positions(lengths: Tensor, width: int) -> Tensor:
 class TaggingTask:
     """Batches, masked loss and tagging metrics, for the engine."""
 
-    metric = METRIC
-
     def __init__(self, section: dict, data_dir: Path, device: torch.device) -> None:
         self.splits, self.itos, self.meta = load_prepared(data_dir)
-        self.cfg = section["train"]
-        self.n_samples = section["evaluate"]["samples"]
+        self.section, self.cfg = section, section["train"]
         self.device = device
         self.unk = self.itos.index(text.UNK)
 
@@ -260,7 +260,7 @@ class TaggingTask:
         """The first test sentences as word/gold/predicted lines."""
         split = self.splits["test"]
         lines = []
-        for i in range(min(self.n_samples, len(split["lengths"]))):
+        for i in range(min(self.section["evaluate"]["samples"], len(split["lengths"]))):
             n = int(split["lengths"][i])
             logits = model(split["tokens"][i : i + 1, :n].to(self.device), split["lengths"][i : i + 1])
             pred = logits[0].argmax(-1).tolist()
@@ -274,3 +274,15 @@ class TaggingTask:
 def make_task(section: dict, data_dir: Path, device: torch.device) -> TaggingTask:
     """The engine's view of the prepared tagging data."""
     return TaggingTask(section, data_dir, device)
+
+
+@torch.no_grad()
+def predict(task: TaggingTask, model: nn.Module, inputs: list[str]) -> list[str]:
+    """`word/TAG` for each whitespace-separated word of each input (the corpora are pre-segmented)."""
+    words = [line.split()[: task.section["data"]["max_len"]] for line in inputs]
+    if not all(words):
+        raise UserError("an input has no words: give each sentence words separated by spaces")
+    ids, lengths = text.encode(words, task.itos)
+    tags = model(ids.to(task.device), lengths).argmax(-1).tolist()  # [B, T]
+    names = task.meta["tags"]
+    return [" ".join(f"{w}/{names[t]}" for w, t in zip(ws, row)) for ws, row in zip(words, tags)]

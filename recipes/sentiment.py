@@ -21,7 +21,8 @@ from torch import Tensor, nn
 from recipes import sources, text
 from recipes.batching import bucket_batches, sorted_batches, trim
 from recipes.cells import MODEL_SCHEMA, Recurrent
-from recipes.engine import TRAIN_SCHEMA, Step
+from recipes.contract import HIGHER, LOWER, Step
+from recipes.engine import TRAIN_SCHEMA
 from recipes.errors import UserError
 from recipes.metrics import accuracy, macro_f1, majority_baseline
 from recipes.params import Field
@@ -45,6 +46,7 @@ HUB_TEXT_COLUMNS = ("text", "sentence")
 TOPOLOGY = "many-to-one"
 METRIC = "accuracy"  # validation metric for early stopping
 HEADLINE = "accuracy"  # test metric the report's claims use
+DIRECTIONS = {"accuracy": HIGHER, "macro_f1": HIGHER, "loss": LOWER}
 
 SCHEMA = {
     "source": {
@@ -182,12 +184,9 @@ def build_model(section: dict, meta: dict, cell: str, hidden_size: int) -> nn.Mo
 class SentimentTask:
     """Batches, loss and metrics of sentiment classification, for the engine."""
 
-    metric = METRIC
-
     def __init__(self, section: dict, data_dir: Path, device: torch.device) -> None:
         self.splits, self.itos, self.meta = load_prepared(data_dir)
-        self.cfg = section["train"]
-        self.n_samples = section["evaluate"]["samples"]
+        self.section, self.cfg = section, section["train"]
         self.device = device
         self.loss_fn = nn.CrossEntropyLoss()
 
@@ -225,7 +224,7 @@ class SentimentTask:
     def samples(self, model: nn.Module, out_dir: Path) -> str:
         """A markdown table of the first test snippets with gold and predicted labels."""
         split = self.splits["test"]
-        index = torch.arange(min(self.n_samples, len(split["labels"])))
+        index = torch.arange(min(self.section["evaluate"]["samples"], len(split["labels"])))
         logits, labels, _ = self._forward(model, split, index)
         names = self.meta["labels"]
         lines = ["| text | gold | predicted |", "|---|---|---|"]
@@ -238,3 +237,15 @@ class SentimentTask:
 def make_task(section: dict, data_dir: Path, device: torch.device) -> SentimentTask:
     """The engine's view of the prepared sentiment data."""
     return SentimentTask(section, data_dir, device)
+
+
+@torch.no_grad()
+def predict(task: SentimentTask, model: nn.Module, inputs: list[str]) -> list[str]:
+    """The predicted label and its probability for each raw text, tokenised as `prepare` does."""
+    tokens = [text.tokenizer("basic_english")(line) for line in inputs]
+    ids, lengths = text.encode(tokens, task.itos, task.section["data"]["max_len"])
+    if int(lengths.min()) == 0:
+        raise UserError("an input has no tokens: give each text at least one word")
+    probs = model(ids.to(task.device), lengths).softmax(-1)  # [B, C]
+    best = probs.max(-1)
+    return [f"{task.meta['labels'][i]} {p:.3f}" for p, i in zip(best.values.tolist(), best.indices.tolist())]

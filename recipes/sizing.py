@@ -34,9 +34,10 @@ def hidden_size_for(recipe: ModuleType, params: dict, name: str, meta: dict, cel
     """The hidden size `cell` trains with under `compare_by` (hidden | params)."""
     section = params[name]
     base = section["model"]["hidden_size"]
-    if params["compare_by"] == "hidden" or cell == params["reference_cell"]:
+    mode, reference = params["compare_by"], params["reference_cell"]  # both read: both decide the size
+    if mode == "hidden" or cell == reference:
         return base
-    target = parameter_count(recipe, section, meta, params["reference_cell"], base)
+    target = parameter_count(recipe, section, meta, reference, base)
     hidden = solve_hidden_size(recipe, section, meta, cell, target)
     got = parameter_count(recipe, section, meta, cell, hidden)
     if abs(got - target) > TOLERANCE * target:

@@ -21,8 +21,8 @@ from torch import Tensor, nn
 from recipes import sources, text
 from recipes.batching import bucket_batches, sorted_batches
 from recipes.cells import MODEL_SCHEMA, Recurrent, map_state
-from recipes.decoding import beam_search, greedy_decode
-from recipes.engine import TRAIN_SCHEMA, Step
+from recipes.contract import HIGHER, LOWER, Step
+from recipes.engine import TRAIN_SCHEMA
 from recipes.errors import UserError
 from recipes.metrics import corpus_bleu, exact_match
 from recipes.params import Field
@@ -31,6 +31,7 @@ from recipes.splits import load_prepared, save_prepared
 TOPOLOGY = "encoder-decoder, output after the input ends"
 METRIC = "exact_match"
 HEADLINE = "exact_match"
+DIRECTIONS = {"exact_match": HIGHER, "bleu": HIGHER, "perplexity": LOWER, "loss": LOWER}
 HUB_REPO = "bentrevett/multi30k"
 # German number morphemes; a longest match over them splits every num2words output below a million.
 MORPHEMES = sorted(["null", "eins", "ein", "eine", "zwei", "drei", "vier", "fünf", "sechs", "sech", "sieben", "sieb",
@@ -49,9 +50,10 @@ SCHEMA = {
         "target_units": Field(str, choices=("morphemes", "characters")),
     },
     "data": {"min_freq": Field(int, min=1), "max_len": Field(int, min=1)},
-    "model": {**MODEL_SCHEMA, "attention": Field(str, choices=("none", "additive"))},
+    "model": {**MODEL_SCHEMA, "attention": Field(str, choices=("none", "additive")),
+              "max_output_len": Field(int, min=1)},
     "train": {**TRAIN_SCHEMA, "teacher_forcing": Field(float, min=0.0, max=1.0)},
-    "evaluate": {"samples": Field(int, min=0), "beam_size": Field(int, min=1), "max_output_len": Field(int, min=1)},
+    "evaluate": {"samples": Field(int, min=0), "beam_size": Field(int, min=1)},
 }
 
 
@@ -283,12 +285,12 @@ def build_model(section: dict, meta: dict, cell: str, hidden_size: int) -> nn.Mo
 class TranslationTask:
     """Batches, teacher-forced loss and decoding metrics, for the engine."""
 
-    metric = METRIC
-
     def __init__(self, section: dict, data_dir: Path, device: torch.device) -> None:
         self.splits, vocab, self.meta = load_prepared(data_dir)
+        self.section = section
         self.src_itos, self.tgt_itos = vocab["src"], vocab["tgt"]
         self.cfg, self.eval_cfg = section["train"], section["evaluate"]
+        self.max_output_len = section["model"]["max_output_len"]  # validation decodes too: a model setting
         self.device = device
         self.bos, self.eos = self.tgt_itos.index(text.BOS), self.tgt_itos.index(text.EOS)
 
@@ -326,15 +328,15 @@ class TranslationTask:
     def translate(self, model: nn.Module, split_name: str, beam_size: int,
                   limit: int | None = None) -> tuple[list[list[str]], list[list[str]]]:
         """(outputs, references) as token lists for the first `limit` examples (all by default)."""
-        split, max_len = self.splits[split_name], self.eval_cfg["max_output_len"]
+        split, max_len = self.splits[split_name], self.max_output_len
         n = len(split["src_len"]) if limit is None else min(limit, len(split["src_len"]))
         outputs: dict[int, list[int]] = {}
         for index in sorted_batches(split["src_len"][:n], self.cfg["eval_batch_size"]):
             src, src_len, _, _ = self._batch(split, index)
             if beam_size == 1:
-                decoded = greedy_decode(model, (src, src_len), self.bos, self.eos, max_len)
+                decoded = text.greedy_decode(model, (src, src_len), self.bos, self.eos, max_len)
             else:
-                decoded = [beam_search(model, (src[j : j + 1], src_len[j : j + 1]), self.bos, self.eos, max_len,
+                decoded = [text.beam_search(model, (src[j : j + 1], src_len[j : j + 1]), self.bos, self.eos, max_len,
                                        beam_size) for j in range(len(index))]
             outputs.update(zip(index.tolist(), decoded))
         hyps = [text.decode(outputs[i], self.tgt_itos) for i in range(n)]
@@ -371,3 +373,19 @@ class TranslationTask:
 def make_task(section: dict, data_dir: Path, device: torch.device) -> TranslationTask:
     """The engine's view of the prepared translation data."""
     return TranslationTask(section, data_dir, device)
+
+
+@torch.no_grad()
+def predict(task: TranslationTask, model: nn.Module, inputs: list[str]) -> list[str]:
+    """The translation of each raw sentence: tokenised as `prepare` does, beam search with evaluate.beam_size."""
+    tokenize = str.split if task.meta["source"]["tokenizer"] == "whitespace" else text.tokenizer("basic_english")
+    tokens = [[*tokenize(line)][: task.section["data"]["max_len"]] for line in inputs]
+    if not all(tokens):
+        raise UserError("an input has no tokens: give each sentence at least one word")
+    outputs = []
+    for seq in tokens:
+        src, src_len = text.encode([seq], task.src_itos)
+        ids = text.beam_search(model, (src.to(task.device), src_len), task.bos, task.eos, task.max_output_len,
+                               task.eval_cfg["beam_size"])
+        outputs.append(" ".join(text.decode(ids, task.tgt_itos)))
+    return outputs

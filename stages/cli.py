@@ -1,25 +1,56 @@
-"""What every stage shares: argument parsing and the one-line error exit."""
+"""What every stage shares: argument parsing, the one-line error exit, and the dependency trace."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+from pathlib import Path
 from typing import Callable
 
-from recipes import RECIPES
-from recipes.errors import UserError  # noqa: F401 (re-exported for tools)
-from recipes.params import CELL_NAMES
+from recipes.errors import UserError
+from recipes.params import CELL_NAMES, KEYS_READ
+
+ROOT = Path(__file__).resolve().parents[1]
+# When set to a file path, each stage appends what it imported and read (tests/test_dependencies.py).
+TRACE_ENV = "RNN_RECIPES_TRACE"
 
 
 def parser(description: str, with_run: bool = False) -> argparse.ArgumentParser:
     """An argument parser taking a recipe name (and a cell and seed for runs)."""
     ap = argparse.ArgumentParser(description=description)
-    ap.add_argument("recipe", choices=sorted(RECIPES), help="which recipe (topology)")
+    ap.add_argument("recipe", help="which recipe: one of params.yaml's recipes (recipes/<name>.py)")
     if with_run:
-        ap.add_argument("cell", choices=CELL_NAMES, help="recurrent cell")
+        ap.add_argument("cell", help=f"recurrent cell: {', '.join(CELL_NAMES)}")
         ap.add_argument("seed", type=int, help="training seed (one of params.yaml's seeds)")
     ap.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     return ap
+
+
+def check_cell(cell: str) -> str:
+    """`cell` if the cell factory knows it, else a `UserError` listing the cells."""
+    if cell not in CELL_NAMES:
+        raise UserError(f"unknown cell {cell!r}: choose one of {', '.join(CELL_NAMES)}")
+    return cell
+
+
+def project_files() -> list[str]:
+    """The repository's own source files this process has imported, relative to the root."""
+    files = set()
+    for module in list(sys.modules.values()):
+        path = Path(getattr(module, "__file__", None) or "/").resolve()
+        if path.is_relative_to(ROOT) and ".venv" not in path.parts:
+            files.add(path.relative_to(ROOT).as_posix())
+    return sorted(files)
+
+
+def write_trace(path: str) -> None:
+    """Append one JSON line: this stage's command, the project files it imported, the params keys it read."""
+    record = {"argv": sys.argv[1:], "module": sys.modules["__main__"].__spec__.name,
+              "files": project_files(), "params": sorted(KEYS_READ)}
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
 
 
 def run(main: Callable[[], None]) -> None:
@@ -32,3 +63,5 @@ def run(main: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    if os.environ.get(TRACE_ENV):
+        write_trace(os.environ[TRACE_ENV])

@@ -1,7 +1,7 @@
 """Stage: fetch one recipe's dataset into data/raw/<recipe>/ with SOURCE.json."""
 
-from recipes import RECIPES
 from recipes.atomic import atomic_path
+from recipes.contract import load_recipe
 from recipes.params import load_params
 from stages import cli, paths
 
@@ -9,10 +9,10 @@ from stages import cli, paths
 def main() -> None:
     """Download the dataset named in params.yaml for one recipe."""
     args = cli.parser(__doc__).parse_args()
-    params = load_params(args.params)
+    params = load_params(args.params, args.recipe)
     with atomic_path(paths.RAW / args.recipe) as tmp:
         tmp.mkdir()
-        RECIPES[args.recipe].download(params[args.recipe], tmp, params["seed"])
+        load_recipe(args.recipe).download(params[args.recipe], tmp, params["seed"])
     print(f"{args.recipe}: raw data in {paths.RAW / args.recipe}")
 
 

@@ -4,27 +4,21 @@ import torch
 
 from recipes.atomic import atomic_path, write_json
 from recipes.engine import evaluate
-from recipes.errors import UserError
 from recipes.params import load_params
 from stages import cli, paths
-from stages.runs import build, start_run
+from stages.runs import load_trained, start_run
 
 
 def main() -> None:
     """Write metrics/runs/<recipe>/<cell>-seed<N>.json and reports/samples/<recipe>/<cell>-seed<N>/."""
     args = cli.parser(__doc__, with_run=True).parse_args()
-    params = load_params(args.params)
+    cli.check_cell(args.cell)
+    params = load_params(args.params, args.recipe)
     run = start_run(params, args.recipe, args.seed)
     name = paths.run_name(args.cell, args.seed)
-    checkpoint_path = paths.MODELS / args.recipe / f"{name}.pt"
-    if not checkpoint_path.exists():
-        raise UserError(f"{checkpoint_path} is missing: run `dvc repro` so the train stage writes it")
-    checkpoint = torch.load(checkpoint_path, map_location=run.device)
-    model = build(run, args.cell, checkpoint["train"]["hidden_size"])
-    model.load_state_dict(checkpoint["state_dict"])
+    model, facts = load_trained(run, args.recipe, args.cell, args.seed)
     test = evaluate(run.task, model, "test")
-    metrics = {"recipe": args.recipe, "cell": args.cell, "seed": args.seed,
-               "test": test, **checkpoint["train"]}
+    metrics = {"recipe": args.recipe, "cell": args.cell, "seed": args.seed, "test": test, **facts}
     with atomic_path(paths.SAMPLES / args.recipe / name) as sample_dir, torch.no_grad():
         sample_dir.mkdir()
         title = f"# {args.recipe} · {args.cell} · seed {args.seed}\n\n"

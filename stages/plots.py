@@ -44,7 +44,8 @@ def write_curves_csv(histories: dict[str, list[list[dict]]], path: Path) -> None
     path.write_text("\n".join(lines) + "\n")
 
 
-def validation_curves(recipe: str, metric: str, histories: dict[str, list[list[dict]]], path: Path) -> None:
+def validation_curves(recipe: str, metric: str, direction: str, histories: dict[str, list[list[dict]]],
+                      path: Path) -> None:
     """Validation metric per epoch for each cell: mean line and ±1 std band over seeds."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for cell, cell_histories in histories.items():
@@ -55,15 +56,17 @@ def validation_curves(recipe: str, metric: str, histories: dict[str, list[list[d
         ax.plot(epochs, means, label=f"{cell} (n={len(cell_histories)})", color=color)
         ax.fill_between(epochs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
                         color=color, alpha=0.2)
-    ax.set(xlabel="epoch", ylabel=f"validation {metric}", title=f"{recipe}: validation {metric}")
+    ax.set(xlabel="epoch", ylabel=f"validation {metric} ({direction} is better)",
+           title=f"{recipe}: validation {metric}")
     _save(fig, ax, path)
 
 
-def quality_vs_parameters(recipe: str, metric: str, summary: dict, path: Path) -> None:
+def quality_vs_parameters(recipe: str, metric: str, direction: str, summary: dict, path: Path) -> None:
     """Test metric (mean ± std over seeds) against trainable parameters, one point per cell."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for cell, stats in summary.items():
         ax.errorbar(stats["parameters"]["mean"], stats[metric]["mean"], yerr=stats[metric]["std"],
                     fmt="o", capsize=4, color=COLORS.get(cell), label=cell)
-    ax.set(xlabel="trainable parameters", ylabel=f"test {metric}", title=f"{recipe}: {metric} vs parameters")
+    ax.set(xlabel="trainable parameters", ylabel=f"test {metric} ({direction} is better)",
+           title=f"{recipe}: {metric} vs parameters")
     _save(fig, ax, path)

@@ -1,20 +1,31 @@
-"""Stage: split and encode one recipe's raw data into tensors in data/prepared/<recipe>/."""
+"""Stage: split and encode one recipe's raw data into tensors in data/prepared/<recipe>/,
+with recipe.json (topology, metrics and their directions) for the compare stage."""
 
 import json
 
-from recipes import RECIPES
+from recipes.atomic import atomic_path
+from recipes.contract import load_recipe
 from recipes.params import load_params
 from stages import cli, paths
+
+
+def recipe_facts(recipe) -> dict:
+    """What compare needs to know of a recipe, so that it never imports one."""
+    return {"topology": recipe.TOPOLOGY, "metric": recipe.METRIC, "headline": recipe.HEADLINE,
+            "directions": recipe.DIRECTIONS}
 
 
 def main() -> None:
     """Prepare one recipe's data with the global data seed."""
     args = cli.parser(__doc__).parse_args()
-    params = load_params(args.params)
+    params = load_params(args.params, args.recipe)
+    recipe = load_recipe(args.recipe)
     out = paths.PREPARED / args.recipe
-    RECIPES[args.recipe].prepare(params[args.recipe], paths.RAW / args.recipe, out, params["seed"])
-    meta = json.loads((out / "meta.json").read_text())
-    print(f"{args.recipe}: prepared {meta['sizes']} in {out}")
+    with atomic_path(out) as tmp:
+        recipe.prepare(params[args.recipe], paths.RAW / args.recipe, tmp, params["seed"])
+        (tmp / "recipe.json").write_text(json.dumps(recipe_facts(recipe), indent=2) + "\n")
+        sizes = json.loads((tmp / "meta.json").read_text())["sizes"]
+    print(f"{args.recipe}: prepared {sizes} in {out}")
 
 
 if __name__ == "__main__":

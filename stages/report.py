@@ -6,6 +6,8 @@ import math
 
 from scipy.stats import ttest_ind
 
+from recipes.contract import HIGHER, better
+
 CELL_ORDER = ("rnn", "gru", "lstm")
 
 
@@ -28,13 +30,17 @@ def recipe_table(summary: dict, quality: list[str]) -> str:
     return "\n".join(lines)
 
 
-def overview(summaries: dict[str, dict], headlines: dict[str, str]) -> str:
-    """One row per recipe: the headline test metric of every cell, mean ± std."""
+def overview(summaries: dict[str, dict], headlines: dict[str, tuple[str, str]]) -> str:
+    """One row per recipe: the headline test metric of every cell, mean ± std, the best in bold."""
     lines = ["| recipe | metric | " + " | ".join(CELL_ORDER) + " |", "|---|---|" + "---|" * len(CELL_ORDER)]
     for name, summary in summaries.items():
-        metric = headlines[name]
-        cells = [fmt(summary[c][metric]) if c in summary else "—" for c in CELL_ORDER]
-        lines.append(f"| {name} | test {metric} | " + " | ".join(cells) + " |")
+        metric, direction = headlines[name]
+        means = {c: summary[c][metric]["mean"] for c in CELL_ORDER if c in summary}
+        best = max(means.values()) if direction == HIGHER else min(means.values())
+        cells = [("**" + fmt(summary[c][metric]) + "**" if means[c] == best else fmt(summary[c][metric]))
+                 if c in summary else "—" for c in CELL_ORDER]
+        arrow = "↑" if direction == HIGHER else "↓"
+        lines.append(f"| {name} | test {metric} {arrow} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -63,8 +69,8 @@ def welch(a: list[float], b: list[float]) -> float:
     return float(p) if p == p else math.nan
 
 
-def claim_gated(runs: dict, metric: str) -> str:
-    """Claim 2: gated cells beat the vanilla RNN on the headline test metric."""
+def claim_gated(runs: dict, metric: str, direction: str = HIGHER) -> str:
+    """Claim 2: gated cells beat the vanilla RNN on the headline test metric (in its direction)."""
     if "rnn" not in runs:
         return "- no rnn runs to compare against"
     base = [r["test"][metric] for r in runs["rnn"]]
@@ -72,29 +78,44 @@ def claim_gated(runs: dict, metric: str) -> str:
     for cell in [c for c in ("gru", "lstm") if c in runs]:
         gated = [r["test"][metric] for r in runs[cell]]
         diff = sum(gated) / len(gated) - sum(base) / len(base)
+        gain = diff if direction == HIGHER else -diff  # > 0: the gated cell is better
         if min(len(gated), len(base)) < 3:
             verdict, p_text = "not enough seeds", f"n={len(gated)} vs {len(base)}, need ≥ 3"
         else:
             p = welch(gated, base)
             p_text = f"Welch p = {p:.3g}"
-            verdict = "holds" if diff > 0 and p < 0.05 else ("not significant" if diff > 0 or p >= 0.05 else "reversed")
+            verdict = "holds" if gain > 0 and p < 0.05 else ("not significant" if gain > 0 or p >= 0.05 else "reversed")
         lines.append(f"- {cell} vs rnn: **{verdict}** (Δ {metric} = {diff:+.3f}; {p_text})")
     return "\n".join(lines)
 
 
-def epochs_to_95(history: list[dict]) -> int:
-    """First epoch whose validation score reaches 95 % of the run's best."""
-    best = max(row["valid_metric"] for row in history)
-    return next(int(row["epoch"]) for row in history if row["valid_metric"] >= 0.95 * best)
+def common_bar(histories: dict[str, list[list[dict]]], direction: str, share: float = 0.95) -> float:
+    """One validation level for all cells of a recipe: `share` of the best score any cell reached
+    (for a lower-is-better metric: the best score divided by `share`)."""
+    scores = [row["valid_metric"] for runs in histories.values() for h in runs for row in h]
+    best = max(scores) if direction == HIGHER else min(scores)
+    return best * share if direction == HIGHER else best / share
 
 
-def claim_trainability(histories: dict[str, list[list[dict]]]) -> str:
-    """Claim 3: epochs each cell needs to reach 95 % of its own best validation score
-    (shown with that best: a cell whose best is near zero reaches it at once, having learned nothing)."""
-    lines = []
+def epochs_to_reach(history: list[dict], bar: float, direction: str) -> int | None:
+    """First epoch whose validation score reaches `bar` (None: never)."""
+    return next((int(row["epoch"]) for row in history
+                 if row["valid_metric"] == bar or better(direction, row["valid_metric"], bar)), None)
+
+
+def claim_trainability(histories: dict[str, list[list[dict]]], direction: str = HIGHER) -> str:
+    """Claim 3: epochs each cell needs to reach one validation level shared by all cells
+    (95 % of the best cell's best score); "never" where a run does not get there."""
+    bar = common_bar(histories, direction)
+    lines = [f"- common bar: validation score {'≥' if direction == HIGHER else '≤'} {bar:.3f} "
+             "(95 % of the best score of any cell)"]
     for cell in [c for c in CELL_ORDER if histories.get(c)]:
-        counts = [epochs_to_95(h) for h in histories[cell]]
-        bests = [max(row["valid_metric"] for row in h) for h in histories[cell]]
-        lines.append(f"- {cell}: {sum(counts) / len(counts):.1f} epochs to 95 % of its own best "
-                     f"(seeds: {', '.join(map(str, counts))}; best validation score {sum(bests) / len(bests):.3f})")
+        counts = [epochs_to_reach(h, bar, direction) for h in histories[cell]]
+        reached = [c for c in counts if c is not None]
+        seeds = ", ".join("never" if c is None else str(c) for c in counts)
+        if not reached:
+            lines.append(f"- {cell}: **never** reaches it (seeds: {seeds})")
+        else:
+            lines.append(f"- {cell}: {sum(reached) / len(reached):.1f} epochs in the {len(reached)} of "
+                         f"{len(counts)} runs that reach it (seeds: {seeds})")
     return "\n".join(lines)

@@ -9,8 +9,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from recipes import RECIPES
+from recipes.contract import load_recipe
 from recipes.engine import resolve_device, seed_everything, set_threads
+from recipes.errors import UserError
 from stages import paths
 
 
@@ -31,7 +32,7 @@ def start_run(params: dict, recipe_name: str, seed: int) -> Run:
     set_threads(params["threads"])
     generator = seed_everything(seed)
     device = resolve_device(params["device"])
-    recipe = RECIPES[recipe_name]
+    recipe = load_recipe(recipe_name)
     data_dir = paths.PREPARED / recipe_name
     section = params[recipe_name]
     task = recipe.make_task(section, data_dir, device)
@@ -41,3 +42,14 @@ def start_run(params: dict, recipe_name: str, seed: int) -> Run:
 def build(run: Run, cell: str, hidden_size: int) -> nn.Module:
     """The recipe's model on the run's device."""
     return run.recipe.build_model(run.section, run.meta, cell, hidden_size).to(run.device)
+
+
+def load_trained(run: Run, recipe_name: str, cell: str, seed: int) -> tuple[nn.Module, dict]:
+    """The trained model of (recipe, cell, seed) in eval mode, and its training facts."""
+    path = paths.MODELS / recipe_name / f"{paths.run_name(cell, seed)}.pt"
+    if not path.exists():
+        raise UserError(f"{path} is missing: train it first with `dvc repro train@{recipe_name}-{cell}-{seed}`")
+    checkpoint = torch.load(path, map_location=run.device, weights_only=True)
+    model = build(run, cell, checkpoint["train"]["hidden_size"])
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.eval(), checkpoint["train"]

@@ -60,6 +60,11 @@ def summarize(runs: dict[str, list[dict]]) -> dict[str, dict[str, dict[str, floa
     return summary
 
 
+def read_facts(recipe: str) -> dict:
+    """recipe.json of a prepared recipe: topology, metric, headline and each metric's direction."""
+    return json.loads((Path(paths.PREPARED) / recipe / "recipe.json").read_text())
+
+
 def read_meta(recipe: str) -> dict:
     """meta.json of a prepared recipe (dataset, sizes, baseline, headline metric)."""
     return json.loads((Path(paths.PREPARED) / recipe / "meta.json").read_text())

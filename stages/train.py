@@ -27,13 +27,15 @@ def history_csv(history: list[dict]) -> str:
 def main() -> None:
     """Train with early stopping and write models/ and reports/history/."""
     args = cli.parser(__doc__, with_run=True).parse_args()
-    params = load_params(args.params)
+    cli.check_cell(args.cell)
+    params = load_params(args.params, args.recipe)
     run = start_run(params, args.recipe, args.seed)
     hidden = hidden_size_for(run.recipe, params, args.recipe, run.meta, args.cell)
     model = build(run, args.cell, hidden)
     n_params = count_parameters(model)
     print(f"{args.recipe} {args.cell} seed {args.seed}: hidden {hidden}, {n_params} parameters, {run.device}")
-    result = fit(run.task, model, run.section["train"], run.generator)
+    metric = run.recipe.METRIC
+    result = fit(run.task, model, run.section["train"], run.generator, metric, run.recipe.DIRECTIONS[metric])
     name = paths.run_name(args.cell, args.seed)
     summary = {"hidden_size": hidden, "parameters": n_params, "best_epoch": result.best_epoch,
                "epochs_run": result.epochs_run, "train_seconds": result.train_seconds,

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import yaml
@@ -44,3 +50,52 @@ def sentiment_local(tmp_path: Path) -> Path:
     folder.mkdir()
     write_jsonl(folder / "train.jsonl", sentiment_rows())
     return folder
+
+
+def recipe_tests(name: str) -> ModuleType:
+    """A recipe's own test module, which supplies its data for the shared tests (`tiny`, `SIZING_META`, …)."""
+    return importlib.import_module(f"tests.test_{name}")
+
+
+def tiny_params(params: dict, fixtures: Path) -> dict:
+    """The committed params shrunk to seconds of work: one seed, each recipe's own `tiny` settings."""
+    params["seeds"] = [0]
+    for name in params["recipes"]:
+        recipe_tests(name).tiny(params[name], fixtures / name)
+    return params
+
+
+def dvc(repo: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run DVC in `repo` with this interpreter, the repo's own package cache, and extra `env`."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               RNN_RECIPES_CACHE=str(repo / ".cache"), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, capture_output=True, text=True)
+
+
+CODE = ["dvc.yaml", "params.yaml", "stages", "recipes", ".dvcignore"]
+
+
+def make_study(root: Path, dvc_yaml: str | None = None) -> Path:
+    """A copy of the project's code in root/repo with tiny params, after one traced `dvc repro`.
+
+    root/trace.jsonl holds what each stage imported and read (stages/cli.py)."""
+    repo = root / "repo"
+    repo.mkdir()
+    for name in CODE:
+        src = ROOT / name
+        (shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__")) if src.is_dir()
+         else shutil.copy(src, repo / name))
+    if dvc_yaml is not None:
+        (repo / "dvc.yaml").write_text(dvc_yaml)
+    params = tiny_params(yaml.safe_load((ROOT / "params.yaml").read_text()), root / "fixtures")
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert dvc(repo, "init", "--no-scm", "-q").returncode == 0
+    result = dvc(repo, "repro", env={"RNN_RECIPES_TRACE": str(root / "trace.jsonl")})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return repo
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory) -> Path:
+    """The tiny study, reproduced once per test session (tests must not change its results)."""
+    return make_study(tmp_path_factory.mktemp("study"))

@@ -1,5 +1,7 @@
 """Captioning: strip composition, hub rows with five references, frozen features, multi-reference BLEU."""
 
+from pathlib import Path
+
 import pytest
 import torch
 import torchvision
@@ -75,3 +77,26 @@ def test_unreachable_weights_say_what_to_do(monkeypatch):
     monkeypatch.setattr(torchvision.models, "resnet18", offline)
     with pytest.raises(UserError, match="resnet18 ImageNet weights.*need internet.*dataset=embedded"):
         captioning.pretrained_backbone("resnet18")
+
+
+# ---- this recipe's data for the shared tests (tests/test_pipeline.py, test_sizing.py, test_contract.py)
+
+SIZING_META = {"vocab_size": 14, "input_shape": [8, 32]}
+
+
+def tiny(section: dict, fixtures: Path) -> None:
+    """Shrink this recipe's params to seconds of work (strips from scikit-learn's bundled digits)."""
+    section["source"].update(strips={"train": 64, "validation": 16, "test": 16}, max_digits=2)
+    section["model"].update(embed_dim=8, hidden_size=8, channels=4)
+    section["train"].update(epochs=2)
+
+
+def predict_inputs(folder: Path) -> list[str]:
+    """Two drawn strips as PNG files (dark ink on white), for the predict test."""
+    paths = []
+    for i, size in enumerate([(16, 8), (32, 8)]):
+        image = Image.new("L", size, 255)
+        image.paste(0, (2, 2, 5, 6))
+        paths.append(str(folder / f"strip{i}.png"))
+        image.save(paths[-1])
+    return paths

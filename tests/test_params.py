@@ -1,10 +1,19 @@
-"""params.yaml validation: one line naming the key and what is allowed."""
+"""params.yaml validation: one line naming the key and what is allowed.
+
+The example section is the first of params.yaml's recipes; the keys used are the
+ones every recipe shares (train, model)."""
+
+import subprocess
+import sys
 
 import pytest
 import yaml
 
 from recipes.errors import UserError
-from recipes.params import load_params
+from recipes.params import Params, load_params
+from tests.conftest import ROOT
+
+NAME = yaml.safe_load((ROOT / "params.yaml").read_text())["recipes"][0]
 
 
 def write(tmp_path, params):
@@ -13,47 +22,66 @@ def write(tmp_path, params):
     return path
 
 
-def test_committed_params_are_valid():
-    params = load_params("params.yaml")
-    assert params["cells"] == ["rnn", "gru", "lstm"]
+def test_committed_params_are_valid_for_every_recipe(params):
+    for name in params["recipes"]:
+        assert load_params("params.yaml", name)["cells"] == ["rnn", "gru", "lstm"]
 
 
 @pytest.mark.parametrize(
     "change, expected",
     [
-        (lambda p: p["sentiment"]["train"].update(lr="fast"), "sentiment.train.lr must be a number"),
-        (lambda p: p["sentiment"]["model"].update(hidden=3), "unknown key sentiment.model.hidden"),
-        (lambda p: p["sentiment"]["source"].update(dataset="yelp"), "sentiment.source.dataset must be one of"),
+        (lambda p: p[NAME]["train"].update(lr="fast"), f"{NAME}.train.lr must be a number"),
+        (lambda p: p[NAME]["model"].update(hidden=3), f"unknown key {NAME}.model.hidden"),
+        (lambda p: p[NAME]["source"].update(dataset="yelp"), f"{NAME}.source.dataset must be one of"),
         (lambda p: p.update(cells=["rnn", "transformer"]), "cells must be a list with items from rnn, gru, lstm"),
         (lambda p: p.update(device="tpu"), "device must be one of auto, cpu, cuda"),
-        (lambda p: p["sentiment"]["train"].update(epochs=0), "sentiment.train.epochs must be an integer >= 1"),
-        (lambda p: p["sentiment"]["model"].update(bidirectional="yes"), "bidirectional must be true/false"),
-        (lambda p: p["sentiment"]["model"].pop("dropout"), "missing key sentiment.model.dropout"),
+        (lambda p: p[NAME]["train"].update(epochs=0), f"{NAME}.train.epochs must be an integer >= 1"),
+        (lambda p: p[NAME]["model"].update(dropout="yes"), "dropout must be a number"),
+        (lambda p: p[NAME]["model"].pop("dropout"), f"missing key {NAME}.model.dropout"),
         (lambda p: p.update(seeds=[]), "seeds must be a non-empty list"),
-        (lambda p: p.update(recipes=["sentiment", "speech"]), "recipes must list some of"),
+        (lambda p: p.update(recipes=[NAME, "speech"]), "recipes must list recipes that have a recipes/<name>.py"),
+        (lambda p: p.update(sedes=[0]), "unknown key sedes"),
+        (lambda p: p.pop(NAME), "recipes must list recipes that have a recipes/<name>.py file and a section"),
     ],
 )
 def test_bad_params_name_the_key(tmp_path, params, change, expected):
     change(params)
     with pytest.raises(UserError) as err:
-        load_params(write(tmp_path, params))
+        load_params(write(tmp_path, params), NAME)
     assert expected in str(err.value)
     assert "\n" not in str(err.value)
 
 
 def test_integer_is_accepted_where_a_number_is_expected(tmp_path, params):
-    params["sentiment"]["train"]["lr"] = 1
-    assert load_params(write(tmp_path, params))["sentiment"]["train"]["lr"] == 1
+    params[NAME]["train"]["lr"] = 1
+    assert load_params(write(tmp_path, params), NAME)[NAME]["train"]["lr"] == 1
+
+
+def test_reads_are_noted_by_leaf_key():
+    from recipes import params as module
+
+    module.KEYS_READ.clear()
+    params = Params({"a": {"b": 1, "c": {"d": 2}}, "e": [3]})
+    assert params["a"]["b"] == 1 and params["e"] == [3] and dict(params["a"]["c"].items()) == {"d": 2}
+    assert module.KEYS_READ == {"a.b", "e", "a.c.d"}
 
 
 def test_bad_stage_params_exit_with_one_line_and_no_output(tmp_path, params):
-    import subprocess
-    import sys
-
-    params["sentiment"]["train"]["lr"] = "fast"
+    params[NAME]["train"]["lr"] = "fast"
     bad = write(tmp_path, params)
-    result = subprocess.run([sys.executable, "-m", "stages.download", "sentiment", "--params", str(bad)],
+    result = subprocess.run([sys.executable, "-m", "stages.download", NAME, "--params", str(bad)],
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: params.yaml: sentiment.train.lr must be a number >= 0.0, got 'fast'"]
+        f"error: params.yaml: {NAME}.train.lr must be a number >= 0.0, got 'fast'"]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["stages.download", "speech"], "unknown recipe 'speech'"),
+    (["stages.train", NAME, "transformer", "0"], "unknown cell 'transformer': choose one of rnn, gru, lstm"),
+])
+def test_unknown_recipe_or_cell_is_one_line(argv, expected):
+    result = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr

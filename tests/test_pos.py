@@ -1,6 +1,7 @@
 """POS tagging: corpus parser, hub rows, masking and metrics on hand-computed cases."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -84,3 +85,30 @@ def test_padding_changes_no_loss_or_metric(task):
     with torch.no_grad():
         assert task.evaluate(model, "test") == before
     assert set(before) == {"accuracy", "oov_accuracy", "macro_f1", "sentence_accuracy", "loss"}
+
+
+# ---- this recipe's data for the shared tests (tests/test_pipeline.py, test_sizing.py, test_contract.py)
+
+SIZING_META = {"vocab_size": 10000, "tags": list("abcdefghij")}
+
+
+def tagged_rows(n: int) -> list[dict]:
+    """Tiny tagged sentences in the pos raw format."""
+    words = [("the", "D"), ("dog", "N"), ("runs", "V"), ("a", "D"), ("cat", "N"), ("sleeps", "V")]
+    return [{"tokens": [w for w, _ in words[i % 2 * 3 : i % 2 * 3 + 2 + i % 2]],
+             "tags": [t for _, t in words[i % 2 * 3 : i % 2 * 3 + 2 + i % 2]]} for i in range(n)]
+
+
+def tiny(section: dict, fixtures: Path) -> None:
+    """Shrink this recipe's params to seconds of work on a local fixture corpus written to `fixtures`."""
+    fixtures.mkdir(parents=True)
+    write_jsonl(fixtures / "train.jsonl", tagged_rows(40))
+    section["source"].update(dataset="local", local_path=str(fixtures))
+    section["data"].update(min_freq=1, valid_fraction=0.2, test_fraction=0.2)
+    section["model"].update(embed_dim=8, hidden_size=8)
+    section["train"].update(epochs=2, batch_size=8)
+
+
+def predict_inputs(folder: Path) -> list[str]:
+    """Raw inputs for the predict test."""
+    return ["the dog runs", "a cat"]

@@ -2,6 +2,7 @@
 
 import gzip
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -81,7 +82,7 @@ def test_task_trains_and_is_deterministic(tmp_path, params, cell):
         generator = seed_everything(0)
         task = sentiment.make_task(section, out, torch.device("cpu"))
         model = sentiment.build_model(section, task.meta, cell, 16)
-        result = fit(task, model, section["train"], generator, log=lambda _: None)
+        result = fit(task, model, section["train"], generator, "accuracy", log=lambda _: None)
         return result, evaluate(task, model, "test")
 
     (first, test1), (second, test2) = one_run(), one_run()
@@ -100,4 +101,24 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path, params):
     with torch.no_grad():
         model.out.weight.fill_(float("nan"))
     with pytest.raises(UserError, match="training diverged.*lower train.lr"):
-        fit(task, model, section["train"], seed_everything(0), log=lambda _: None)
+        fit(task, model, section["train"], seed_everything(0), "accuracy", log=lambda _: None)
+
+
+# ---- this recipe's data for the shared tests (tests/test_pipeline.py, test_sizing.py, test_contract.py)
+
+SIZING_META = {"vocab_size": 8000, "labels": ["neg", "pos"]}
+
+
+def tiny(section: dict, fixtures: Path) -> None:
+    """Shrink this recipe's params to seconds of work on a local fixture dataset written to `fixtures`."""
+    fixtures.mkdir(parents=True)
+    write_jsonl(fixtures / "train.jsonl", sentiment_rows(60))
+    section["source"].update(dataset="local", local_path=str(fixtures))
+    section["data"].update(min_freq=1)
+    section["model"].update(embed_dim=8, hidden_size=8)
+    section["train"].update(epochs=2, batch_size=16)
+
+
+def predict_inputs(folder: Path) -> list[str]:
+    """Raw inputs for the predict test."""
+    return ["a gorgeous , moving film", "dull and lifeless"]

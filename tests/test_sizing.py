@@ -1,29 +1,28 @@
 """compare_by: params gives every cell a parameter count within 2 % of the reference cell's."""
 
 import pytest
+import yaml
 
-from recipes import RECIPES
+from recipes.contract import load_recipe
 from recipes.sizing import hidden_size_for, parameter_count
+from tests.conftest import ROOT, recipe_tests
 
-META = {
-    "sentiment": {"vocab_size": 8000, "labels": ["neg", "pos"]},
-    "pos": {"vocab_size": 10000, "tags": list("abcdefghij")},
-    "translation": {"src_vocab_size": 35, "tgt_vocab_size": 31},
-    "captioning": {"vocab_size": 14, "input_shape": [8, 32]},
-}
+RECIPES = yaml.safe_load((ROOT / "params.yaml").read_text())["recipes"]
 
 
-@pytest.mark.parametrize("name", list(RECIPES))
+@pytest.mark.parametrize("name", RECIPES)
 def test_matched_cells_are_within_two_percent(params, name):
     params["compare_by"] = "params"
-    section = params[name]
-    sizes = {cell: hidden_size_for(RECIPES[name], params, name, META[name], cell) for cell in ("rnn", "gru", "lstm")}
-    counts = {cell: parameter_count(RECIPES[name], section, META[name], cell, h) for cell, h in sizes.items()}
+    recipe, section, meta = load_recipe(name), params[name], recipe_tests(name).SIZING_META
+    sizes = {cell: hidden_size_for(recipe, params, name, meta, cell) for cell in ("rnn", "gru", "lstm")}
+    counts = {cell: parameter_count(recipe, section, meta, cell, h) for cell, h in sizes.items()}
     assert sizes["lstm"] == section["model"]["hidden_size"]
     assert sizes["rnn"] > sizes["gru"] > sizes["lstm"]
     for cell in ("rnn", "gru"):
         assert abs(counts[cell] - counts["lstm"]) <= 0.02 * counts["lstm"]
 
 
-def test_hidden_mode_keeps_the_configured_size(params):
-    assert hidden_size_for(RECIPES["pos"], params, "pos", META["pos"], "rnn") == params["pos"]["model"]["hidden_size"]
+@pytest.mark.parametrize("name", RECIPES)
+def test_hidden_mode_keeps_the_configured_size(params, name):
+    meta = recipe_tests(name).SIZING_META
+    assert hidden_size_for(load_recipe(name), params, name, meta, "rnn") == params[name]["model"]["hidden_size"]

@@ -1,12 +1,13 @@
 """Translation: number generator, hub rows, teacher forcing vs stepping, beam vs greedy, BLEU."""
 
+from pathlib import Path
+
 import pytest
 import torch
 from datasets import Dataset
 from num2words import num2words
 
-from recipes import translation
-from recipes.decoding import beam_search, greedy_decode
+from recipes import text, translation
 from recipes.metrics import corpus_bleu
 
 SOURCE = {"train_size": 300, "valid_size": 50, "test_size": 80, "max_digits": 6, "target_units": "morphemes"}
@@ -72,9 +73,9 @@ def test_teacher_forced_call_equals_step_by_step(params, cell, attention):
 def test_beam_of_one_is_greedy(params, attention):
     model = model_for(params, "gru", attention)
     src, src_len = torch.randint(4, 12, (4, 5)), torch.tensor([5, 2, 4, 3])
-    greedy = greedy_decode(model, (src, src_len), bos=2, eos=3, max_len=8)
+    greedy = text.greedy_decode(model, (src, src_len), bos=2, eos=3, max_len=8)
     for i in range(4):
-        assert beam_search(model, (src[i : i + 1], src_len[i : i + 1]), 2, 3, 8, beam_size=1) == greedy[i]
+        assert text.beam_search(model, (src[i : i + 1], src_len[i : i + 1]), 2, 3, 8, beam_size=1) == greedy[i]
 
 
 def test_bleu_by_hand():
@@ -83,3 +84,20 @@ def test_bleu_by_hand():
     assert corpus_bleu([["a", "b", "x", "c"]], [[["a", "b", "c", "d"]]], max_n=2) == pytest.approx(0.5)
     assert corpus_bleu([["x", "y"]], [[["a", "b"]]]) == 0.0
 
+
+# ---- this recipe's data for the shared tests (tests/test_pipeline.py, test_sizing.py, test_contract.py)
+
+SIZING_META = {"src_vocab_size": 35, "tgt_vocab_size": 31}
+
+
+def tiny(section: dict, fixtures: Path) -> None:
+    """Shrink this recipe's params to seconds of work (the numbers are generated: no fixture files)."""
+    section["source"].update(train_size=120, valid_size=20, test_size=20, max_digits=3)
+    section["model"].update(embed_dim=8, hidden_size=8, attention="additive", bidirectional=True)
+    section["train"].update(epochs=2, teacher_forcing=0.5)
+    section["evaluate"].update(beam_size=2)
+
+
+def predict_inputs(folder: Path) -> list[str]:
+    """Raw inputs for the predict test."""
+    return ["forty-two", "nine hundred and one"]
