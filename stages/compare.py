@@ -9,7 +9,7 @@ from recipes.atomic import atomic_path, write_json, write_text
 from recipes.errors import UserError
 from recipes.params import load_params
 from stages import cli, paths, plots, report
-from stages.summary import load_histories, load_runs, read_facts, read_meta, summarize
+from stages.summary import load_histories, load_runs, read_prepared, summarize
 
 
 def recipe_section(name: str, summary: dict, runs: dict, histories: dict, meta: dict, facts: dict,
@@ -50,7 +50,7 @@ def main() -> None:
                 raise UserError(f"no metrics for {name} in {paths.RUN_METRICS}: run `dvc repro` first")
             summary = summarize(runs)
             histories = {cell: load_histories(name, cell, params["seeds"]) for cell in runs}
-            meta, facts = read_meta(name), read_facts(name)
+            meta, facts = read_prepared(name, "meta.json"), read_prepared(name, "recipe.json")
             metric, headline = facts["metric"], facts["headline"]
             plots.validation_curves(name, metric, facts["directions"][metric], histories,
                                     plot_dir / f"{name}_curves.png")

@@ -60,11 +60,7 @@ def summarize(runs: dict[str, list[dict]]) -> dict[str, dict[str, dict[str, floa
     return summary
 
 
-def read_facts(recipe: str) -> dict:
-    """recipe.json of a prepared recipe: topology, metric, headline and each metric's direction."""
-    return json.loads((Path(paths.PREPARED) / recipe / "recipe.json").read_text())
-
-
-def read_meta(recipe: str) -> dict:
-    """meta.json of a prepared recipe (dataset, sizes, baseline, headline metric)."""
-    return json.loads((Path(paths.PREPARED) / recipe / "meta.json").read_text())
+def read_prepared(recipe: str, name: str) -> dict:
+    """A JSON file of a prepared recipe: meta.json (dataset, sizes, baseline) or recipe.json
+    (topology, metric, headline and each metric's direction)."""
+    return json.loads((Path(paths.PREPARED) / recipe / name).read_text())
