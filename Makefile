@@ -14,7 +14,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 setup: $(STAMP)  ## create .venv with the pinned dependencies
 
-run: $(STAMP)  ## run the whole study: dvc repro
+run: $(STAMP)  ## check params.yaml, then run the whole study: dvc repro
+	python -m stages.check
 	dvc repro
 
 test: $(STAMP)  ## run the test suite (no network)

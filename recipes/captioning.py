@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from recipes import sources, text
+from recipes import rows, sources, text
+from recipes.atomic import load_torch, write_torch
 from recipes.batching import bucket_batches
 from recipes.cells import MODEL_SCHEMA, Recurrent
 from recipes.contract import HIGHER, LOWER, Step
@@ -34,6 +35,8 @@ DIRECTIONS = {"exact_match": HIGHER, "bleu1": HIGHER, "bleu2": HIGHER, "bleu3": 
 HUB_REPO = "jxie/flickr8k"
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 SPLITS = ("train", "validation", "test")
+ROW = rows.RowFormat({"image": rows.TEXT, "captions": rows.TEXTS})  # Flickr8k's raw rows
+REMAKE_RAW = "dvc repro download@captioning"
 
 SCHEMA = {
     "source": {
@@ -110,7 +113,7 @@ def download(section: dict, raw_dir: Path, seed: int) -> None:
     if source["dataset"] == "embedded":
         splits = generate_strips(source, seed)
         for split, data in splits.items():
-            torch.save({"images": data["images"], "captions": data["captions"]}, raw_dir / f"{split}.pt")
+            write_torch(raw_dir / f"{split}.pt", {"images": data["images"], "captions": data["captions"]})
         info = {"dataset": "digit strips from UCI optical digits (scikit-learn load_digits)", "source": "generated",
                 "seed": seed, "max_digits": source["max_digits"], "format": "pt",
                 "pools": {k: len(v["pool"]) for k, v in splits.items()},
@@ -120,12 +123,12 @@ def download(section: dict, raw_dir: Path, seed: int) -> None:
         (raw_dir / "images").mkdir()
         counts = {}
         for split in SPLITS:
-            rows = rows_from_hub(dsd[split])
-            for i, row in enumerate(rows):
+            pictures = rows_from_hub(dsd[split])
+            for i, row in enumerate(pictures):
                 row["image"].convert("RGB").save(raw_dir / "images" / f"{split}-{i}.jpg")
                 row["image"] = f"{split}-{i}.jpg"
-            sources.write_jsonl(raw_dir / f"{split}.jsonl", rows)
-            counts[split] = len(rows)
+            rows.write_jsonl(raw_dir / f"{split}.jsonl", rows.check_listed(pictures, ROW, f"{HUB_REPO} {split}"))
+            counts[split] = len(pictures)
         info = {"dataset": HUB_REPO, "source": "hub", "revision": resolved, "format": "jsonl", "rows": counts}
     sources.write_source(raw_dir, info)
 
@@ -160,24 +163,39 @@ def normalised(image) -> Tensor:
     return tf.normalize(tf.to_tensor(tf.resize(image.convert("RGB"), [224, 224])), mean, std)
 
 
-def _load_hub_images(raw_dir: Path, rows: list[dict]) -> Tensor:
-    from PIL import Image
+def _load_hub_images(raw_dir: Path, pictures: list[dict]) -> Tensor:
+    from PIL import Image, UnidentifiedImageError
 
-    return torch.stack([normalised(Image.open(raw_dir / "images" / r["image"])) for r in rows])
+    try:
+        return torch.stack([normalised(Image.open(raw_dir / "images" / r["image"])) for r in pictures])
+    except (OSError, UnidentifiedImageError) as err:
+        raise UserError(f"cannot read an image of {raw_dir / 'images'} ({err}): run `{REMAKE_RAW}`") from err
+
+
+def read_strips(path: Path) -> dict:
+    """One split of generated digit strips, loaded as data only and checked: uint8 images [N, H, W]
+    and one list of reference captions per image."""
+    data = load_torch(path, REMAKE_RAW)
+    images = data.get("images") if isinstance(data, dict) else None
+    captions = data.get("captions") if isinstance(data, dict) else None
+    if not (isinstance(images, Tensor) and images.dtype == torch.uint8 and images.dim() == 3
+            and isinstance(captions, list) and len(captions) == len(images)):
+        raise UserError(f"{path} is not a split of digit strips (uint8 images [N, H, W] and N caption lists): "
+                        f"run `{REMAKE_RAW}` to rebuild it")
+    return {"inputs": images, "captions": captions}
 
 
 def read_raw(section: dict, raw_dir: Path) -> dict[str, dict]:
     """Per split: "inputs" (uint8 strips or CNN features) and "captions" (token lists per reference)."""
     fmt = json.loads((raw_dir / "SOURCE.json").read_text())["format"]
     if fmt == "pt":
-        return {s: {"inputs": (d := torch.load(raw_dir / f"{s}.pt"))["images"], "captions": d["captions"]}
-                for s in SPLITS}
+        return {s: read_strips(raw_dir / f"{s}.pt") for s in SPLITS}
     tokenize, backbone = text.tokenizer("basic_english"), pretrained_backbone(section["data"]["backbone"])
     out = {}
     for split in SPLITS:
-        rows = sources.read_jsonl(raw_dir / f"{split}.jsonl")
-        out[split] = {"inputs": image_features(_load_hub_images(raw_dir, rows), backbone),
-                      "captions": [[tokenize(c) for c in r["captions"]] for r in rows]}
+        pictures = rows.read_rows(raw_dir / f"{split}.jsonl", ROW, fix=f"run `{REMAKE_RAW}`")
+        out[split] = {"inputs": image_features(_load_hub_images(raw_dir, pictures), backbone),
+                      "captions": [[tokenize(c) for c in r["captions"]] for r in pictures]}
     return out
 
 

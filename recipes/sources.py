@@ -11,7 +11,6 @@ where it came from with `write_source`.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ from typing import Any, Callable
 
 from recipes.atomic import write_json
 from recipes.errors import UserError
+from recipes.rows import RowFormat, read_rows
 
 
 @dataclass(frozen=True)
@@ -150,41 +150,34 @@ def _resolved_revision(repo: str, revision: str | None) -> str:
     return HfApi().dataset_info(repo, revision=revision).sha or (revision or "main")
 
 
-def copy_local(local_path: str | None, names: list[str], raw_dir: Path, recipe: str) -> dict[str, str]:
-    """Copy the raw-format files `names` from a user's folder; return their sha256."""
+def copy_local(local_path: str | None, formats: dict[str, RowFormat], raw_dir: Path, recipe: str) -> dict[str, str]:
+    """Check the user's raw-format files (name -> row format) where they are, copy them; return their sha256.
+
+    A bad row is reported with the user's own file and line, before anything is copied.
+    """
     if not local_path:
         raise UserError(f"params.yaml: {recipe}.source.local_path must name a folder when dataset is local")
     folder = Path(local_path).expanduser()
-    missing = [n for n in names if not (folder / n).is_file()]
+    if not folder.is_dir():
+        raise UserError(f"params.yaml: {recipe}.source.local_path {local_path!r} is not a folder")
+    missing = [n for n in formats if not (folder / n).is_file()]
     if missing:
-        raise UserError(f"{folder} lacks {', '.join(missing)}: a local dataset needs the raw format files")
+        raise UserError(f"{folder} lacks {', '.join(missing)}: a local {recipe} dataset needs these raw-format files")
+    for name, fmt in formats.items():
+        read_rows(folder / name, fmt)
     hashes = {}
-    for name in names:
+    for name in formats:
         shutil.copyfile(folder / name, raw_dir / name)
         hashes[name] = sha256_of(raw_dir / name)
     return hashes
 
 
+def local_files(local_path: str | None, required: str = "train.jsonl") -> list[str]:
+    """The names of the JSON-lines files in a user's folder, always including `required`."""
+    found = {p.name for p in Path(local_path or ".").expanduser().glob("*.jsonl")} if local_path else set()
+    return sorted(found | {required})
+
+
 def write_source(raw_dir: Path, info: dict) -> None:
     """Record what the raw data is and where it came from."""
     write_json(raw_dir / "SOURCE.json", info)
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    """Write rows as JSON lines (UTF-8)."""
-    with open(path, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """Read JSON lines; a broken line is reported with its number."""
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise UserError(f"{path}:{number} is not valid JSON ({err.msg})") from err
-    return rows

@@ -18,7 +18,7 @@ import torch
 from num2words import num2words
 from torch import Tensor, nn
 
-from recipes import sources, text
+from recipes import rows, sources, text
 from recipes.batching import bucket_batches, sorted_batches
 from recipes.cells import MODEL_SCHEMA, Recurrent, map_state
 from recipes.contract import HIGHER, LOWER, Step
@@ -33,6 +33,8 @@ METRIC = "exact_match"
 HEADLINE = "exact_match"
 DIRECTIONS = {"exact_match": HIGHER, "bleu": HIGHER, "perplexity": LOWER, "loss": LOWER}
 HUB_REPO = "bentrevett/multi30k"
+SPLIT_FILES = {"train": "train.jsonl", "valid": "validation.jsonl", "test": "test.jsonl"}
+ROW = rows.RowFormat({"source": rows.TEXT, "target": rows.TEXT})
 # German number morphemes; a longest match over them splits every num2words output below a million.
 MORPHEMES = sorted(["null", "eins", "ein", "eine", "zwei", "drei", "vier", "fünf", "sechs", "sech", "sieben", "sieb",
                     "acht", "neun", "zehn", "elf", "zwölf", "zwanzig", "dreißig", "vierzig", "fünfzig", "sechzig",
@@ -112,32 +114,32 @@ def generate_numbers(source: dict, seed: int) -> dict[str, list[dict]]:
 
 # ---------------------------------------------------------------- download
 
-def rows_from_hub(split, direction: str) -> list[dict]:
-    """Multi30k rows (`en`, `de`) to source/target rows in the given direction."""
+def rows_from_hub(split, direction: str, where: str) -> list[dict]:
+    """Multi30k rows (`en`, `de`) to checked source/target rows in the given direction."""
     src, tgt = direction.split("-")
-    return [{"source": row[src], "target": row[tgt]} for row in split]
+    return rows.check_listed([{"source": row[src], "target": row[tgt]} for row in split], ROW, where)
 
 
 def download(section: dict, raw_dir: Path, seed: int) -> None:
     """Generate the number pairs, or fetch Multi30k, or copy local files."""
     source = section["source"]
-    name, files = source["dataset"], ["train.jsonl", "validation.jsonl", "test.jsonl"]
+    name, files = source["dataset"], list(SPLIT_FILES.values())
     if name == "embedded":
         splits = generate_numbers(source, seed)
-        for split, rows in splits.items():
-            sources.write_jsonl(raw_dir / f"{split}.jsonl", rows)
+        for split, pairs in splits.items():
+            rows.write_jsonl(raw_dir / f"{split}.jsonl", rows.check_listed(pairs, ROW, f"generated {split}"))
         info = {"dataset": "number names, English → German", "source": "generated",
                 "generator": "num2words", "version": version("num2words"), "seed": seed,
                 "target_units": source["target_units"], "max_digits": source["max_digits"],
                 "rows": {k: len(v) for k, v in splits.items()}, "tokenizer": "whitespace"}
     elif name == "local":
-        hashes = sources.copy_local(source["local_path"], files, raw_dir, "translation")
+        hashes = sources.copy_local(source["local_path"], dict.fromkeys(files, ROW), raw_dir, "translation")
         info = {"dataset": "local", "source": "local", "path": source["local_path"], "sha256": hashes,
                 "tokenizer": "whitespace"}
     else:
         dsd, resolved = sources.load_hub(HUB_REPO, None, None, "translation")
         for ours, theirs in zip(files, ("train", "validation", "test")):
-            sources.write_jsonl(raw_dir / ours, rows_from_hub(dsd[theirs], source["direction"]))
+            rows.write_jsonl(raw_dir / ours, rows_from_hub(dsd[theirs], source["direction"], f"{HUB_REPO} {theirs}"))
         info = {"dataset": HUB_REPO, "source": "hub", "revision": resolved, "direction": source["direction"],
                 "rows": {k: len(v) for k, v in dsd.items()}, "tokenizer": "basic_english"}
     sources.write_source(raw_dir, info)
@@ -151,10 +153,10 @@ def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
     source = json.loads((raw_dir / "SOURCE.json").read_text())
     tokenize = str.split if source["tokenizer"] == "whitespace" else text.tokenizer("basic_english")
     splits = {}
-    for ours, file in (("train", "train.jsonl"), ("valid", "validation.jsonl"), ("test", "test.jsonl")):
-        rows = sources.read_jsonl(raw_dir / file)
+    for ours, file in SPLIT_FILES.items():
+        pairs = rows.read_rows(raw_dir / file, ROW, fix="run `dvc repro download@translation`")
         splits[ours] = [([*tokenize(r["source"])][: data["max_len"]], [*tokenize(r["target"])][: data["max_len"]])
-                        for r in rows]
+                        for r in pairs]
     specials = (text.PAD, text.UNK, text.BOS, text.EOS)
     src_itos = text.build_vocab([s for s, _ in splits["train"]], data["min_freq"], specials=specials)
     tgt_itos = text.build_vocab([t for _, t in splits["train"]], data["min_freq"], specials=specials)

@@ -9,6 +9,7 @@ base="${1:-main}"
 make setup
 export PATH="$PWD/.venv/bin:$PATH"
 python -m pytest -q
+python -m stages.check
 dvc repro
 summary="${GITHUB_STEP_SUMMARY:-/dev/stdout}"
 {

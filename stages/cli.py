@@ -54,11 +54,14 @@ def write_trace(path: str) -> None:
 
 
 def run(main: Callable[[], None]) -> None:
-    """Call `main`; turn a `UserError` into one line on stderr and exit code 2."""
+    """Call `main`; turn a `UserError` (or an OS error) into one line on stderr and exit code 2."""
     try:
         main()
     except UserError as err:
         print("error: " + " ".join(str(err).split()), file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:  # reading or writing outside atomic_path: still one line, naming the file
+        print(f"error: {err.filename or 'a file'}: {err.strerror or err}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 import torch
 
-from recipes.atomic import atomic_path, write_json
+from recipes.atomic import atomic_paths, json_text
 from recipes.engine import evaluate
 from recipes.params import load_params
 from stages import cli, paths
@@ -12,18 +12,19 @@ from stages.runs import load_trained, start_run
 def main() -> None:
     """Write metrics/runs/<recipe>/<cell>-seed<N>.json and reports/samples/<recipe>/<cell>-seed<N>/."""
     args = cli.parser(__doc__, with_run=True).parse_args()
-    cli.check_cell(args.cell)
     params = load_params(args.params, args.recipe)
+    cli.check_cell(args.cell)
     run = start_run(params, args.recipe, args.seed)
     name = paths.run_name(args.cell, args.seed)
     model, facts = load_trained(run, args.recipe, args.cell, args.seed)
     test = evaluate(run.task, model, "test")
     metrics = {"recipe": args.recipe, "cell": args.cell, "seed": args.seed, "test": test, **facts}
-    with atomic_path(paths.SAMPLES / args.recipe / name) as sample_dir, torch.no_grad():
+    outputs = paths.SAMPLES / args.recipe / name, paths.RUN_METRICS / args.recipe / f"{name}.json"
+    with atomic_paths(*outputs) as (sample_dir, metrics_file), torch.no_grad():
         sample_dir.mkdir()
         title = f"# {args.recipe} · {args.cell} · seed {args.seed}\n\n"
         (sample_dir / "samples.md").write_text(title + run.task.samples(model, sample_dir))
-    write_json(paths.RUN_METRICS / args.recipe / f"{name}.json", metrics)
+        metrics_file.write_text(json_text(metrics))
     print(f"{args.recipe} {args.cell} seed {args.seed}: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from recipes.atomic import load_torch
 from recipes.contract import load_recipe
 from recipes.engine import resolve_device, seed_everything, set_threads
-from recipes.errors import UserError
 from stages import paths
 
 
@@ -47,9 +47,7 @@ def build(run: Run, cell: str, hidden_size: int) -> nn.Module:
 def load_trained(run: Run, recipe_name: str, cell: str, seed: int) -> tuple[nn.Module, dict]:
     """The trained model of (recipe, cell, seed) in eval mode, and its training facts."""
     path = paths.MODELS / recipe_name / f"{paths.run_name(cell, seed)}.pt"
-    if not path.exists():
-        raise UserError(f"{path} is missing: train it first with `dvc repro train@{recipe_name}-{cell}-{seed}`")
-    checkpoint = torch.load(path, map_location=run.device, weights_only=True)
+    checkpoint = load_torch(path, f"dvc repro train@{recipe_name}-{cell}-{seed}", run.device)
     model = build(run, cell, checkpoint["train"]["hidden_size"])
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval(), checkpoint["train"]

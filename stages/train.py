@@ -3,7 +3,7 @@
 import csv
 import io
 
-from recipes.atomic import save_torch, write_text
+from recipes.atomic import atomic_paths, write_torch
 from recipes.cells import count_parameters
 from recipes.engine import fit
 from recipes.params import load_params
@@ -27,8 +27,8 @@ def history_csv(history: list[dict]) -> str:
 def main() -> None:
     """Train with early stopping and write models/ and reports/history/."""
     args = cli.parser(__doc__, with_run=True).parse_args()
-    cli.check_cell(args.cell)
     params = load_params(args.params, args.recipe)
+    cli.check_cell(args.cell)
     run = start_run(params, args.recipe, args.seed)
     hidden = hidden_size_for(run.recipe, params, args.recipe, run.meta, args.cell)
     model = build(run, args.cell, hidden)
@@ -41,9 +41,11 @@ def main() -> None:
                "epochs_run": result.epochs_run, "train_seconds": result.train_seconds,
                "seconds_per_epoch": result.train_seconds / result.epochs_run,
                "examples_per_s": result.examples_per_s, "tokens_per_s": result.tokens_per_s}
-    write_text(paths.HISTORY / args.recipe / f"{name}.csv", history_csv(result.history))
-    save_torch(paths.MODELS / args.recipe / f"{name}.pt",
-               {"cell": args.cell, "state_dict": model.state_dict(), "train": summary})
+    checkpoint = {"cell": args.cell, "state_dict": model.state_dict(), "train": summary}
+    with atomic_paths(paths.HISTORY / args.recipe / f"{name}.csv", paths.MODELS / args.recipe / f"{name}.pt") as (
+            history, weights):
+        history.write_text(history_csv(result.history))
+        write_torch(weights, checkpoint)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def test_predict_cli_prints_a_line_per_input(study, tmp_path, name):
 
 
 @pytest.mark.parametrize("args, stdin, expected", [
-    (["lstm", "--seed", "7", "x"], "", "train it first with `dvc repro train@{name}-lstm-7`"),
+    (["lstm", "--seed", "7", "x"], "", "is missing: run `dvc repro train@{name}-lstm-7`"),
     (["lstm"], "\n", "no input: give one or more INPUT arguments"),
     (["cnn", "x"], "", "unknown cell 'cnn'"),
 ])

@@ -73,7 +73,7 @@ def test_bad_stage_params_exit_with_one_line_and_no_output(tmp_path, params):
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: params.yaml: {NAME}.train.lr must be a number >= 0.0, got 'fast'"]
+        f"error: params.yaml: {NAME}.train.lr must be a number from 1e-07 to 10, got 'fast'"]
 
 
 @pytest.mark.parametrize("argv, expected", [

@@ -28,7 +28,7 @@ def test_parser_can_cut_paragraphs_into_sentences():
 
 @pytest.mark.parametrize("bad", ["词", "词/", "/n"])
 def test_malformed_token_names_its_line(bad):
-    with pytest.raises(UserError, match=f"corpus line 3: malformed token '{bad}'"):
+    with pytest.raises(UserError, match=f"corpus:3: malformed token '{bad}'"):
         pos.parse_corpus(f"好/a\n\n大/a  {bad}\n", split_sentences=False)
 
 
@@ -39,12 +39,12 @@ def test_ud_and_conll_rows_take_tag_names_from_features():
                            features=Features({"idx": Value("string"), "text": Value("string"),
                                               "tokens": List(Value("string")), "lemmas": List(Value("string")),
                                               "upos": List(upos)}))
-    assert pos.rows_from_hub(ud, "upos") == [{"tokens": ["Big", "dogs", "."], "tags": ["ADJ", "NOUN", "PUNCT"]}]
+    assert pos.rows_from_hub(ud, "upos", "ud train") == [{"tokens": ["Big", "dogs", "."], "tags": ["ADJ", "NOUN", "PUNCT"]}]
     conll = Dataset.from_dict({"id": ["0"], "tokens": [["He", "ran"]], "pos_tags": [[1, 0]], "chunk_tags": [[0, 1]]},
                               features=Features({"id": Value("string"), "tokens": List(Value("string")),
                                                  "pos_tags": List(ClassLabel(names=["VBD", "PRP"])),
                                                  "chunk_tags": List(ClassLabel(names=["B-NP", "B-VP"]))}))
-    assert pos.rows_from_hub(conll, "pos_tags") == [{"tokens": ["He", "ran"], "tags": ["PRP", "VBD"]}]
+    assert pos.rows_from_hub(conll, "pos_tags", "conll train") == [{"tokens": ["He", "ran"], "tags": ["PRP", "VBD"]}]
 
 
 def test_most_frequent_tag_baseline_by_hand():

@@ -35,7 +35,7 @@ def test_hub_rows_use_feature_names(columns, names):
     if "idx" in columns:
         data["idx"] = [0, 1, 2]
     split = Dataset.from_dict(data, features=Features(columns))
-    assert sentiment.rows_from_hub(split) == [{"text": "good", "label": names[1]},
+    assert sentiment.rows_from_hub(split, "hub train") == [{"text": "good", "label": names[1]},
                                               {"text": "bad", "label": names[0]}]  # -1 (hidden) dropped
 
 

