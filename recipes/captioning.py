@@ -10,7 +10,6 @@ Raw format (data/raw/captioning/), per split (train, validation, test):
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -187,7 +186,7 @@ def read_strips(path: Path) -> dict:
 
 def read_raw(section: dict, raw_dir: Path) -> dict[str, dict]:
     """Per split: "inputs" (uint8 strips or CNN features) and "captions" (token lists per reference)."""
-    fmt = json.loads((raw_dir / "SOURCE.json").read_text())["format"]
+    fmt = sources.read_source(raw_dir)["format"]
     if fmt == "pt":
         return {s: read_strips(raw_dir / f"{s}.pt") for s in SPLITS}
     tokenize, backbone = text.tokenizer("basic_english"), pretrained_backbone(section["data"]["backbone"])
@@ -212,7 +211,7 @@ def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
         tensors[name] = {"inputs": raw[split]["inputs"], "owner": owner, "caption": caps, "caption_len": cap_len,
                          "references": refs}
     meta = {"vocab_size": len(itos), "unit": "examples", "input_shape": list(tensors["train"]["inputs"].shape[1:]),
-            "source": json.loads((raw_dir / "SOURCE.json").read_text()),
+            "source": sources.read_source(raw_dir),
             "sizes": {k: len(v["references"]) for k, v in tensors.items()},
             "baseline": {"name": "most frequent training caption", "exact_match": _frequent_caption_baseline(
                 raw["train"]["captions"], raw["test"]["captions"])}}

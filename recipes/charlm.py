@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -125,7 +124,7 @@ def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
     tensors = {name: {"stream": text.encode([c], itos)[0][0]} for name, c in chars.items()}
     meta = {"vocab_size": len(itos), "unit": "characters",
             "sizes": {k: len(v["stream"]) for k, v in tensors.items()},
-            "source": json.loads((raw_dir / "SOURCE.json").read_text()),
+            "source": sources.read_source(raw_dir),
             "baseline": {"name": "bigram (previous character only, add-one)", **bigram_baseline(
                 tensors["train"]["stream"].tolist(), tensors["test"]["stream"].tolist(), len(itos))}}
     save_prepared(out_dir, tensors, itos, meta)

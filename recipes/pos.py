@@ -8,7 +8,6 @@ rows {"tokens": [str], "tags": [str]}; SOURCE.json lists the tag names.
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -154,7 +153,7 @@ def most_frequent_tag_baseline(train: list[dict], test: list[dict]) -> float:
 def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
     """Split, cut to `max_len`, encode words and tags as tensors."""
     data = section["data"]
-    source = json.loads((raw_dir / "SOURCE.json").read_text())
+    source = sources.read_source(raw_dir)
     fmt = ROW.with_allowed(tags=source["tags"])
     splits = carve(raw_dir, fmt, data["valid_fraction"], data["test_fraction"], seed, data["max_sentences"])
     for split in splits.values():

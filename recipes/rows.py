@@ -67,10 +67,22 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _fail(bad: list[str], noun: str) -> None:
-    """Raise one `UserError` showing the first few of `bad` ("where: problem") and their count."""
-    more = f" (and {len(bad) - MAX_SHOWN} more)" if len(bad) > MAX_SHOWN else ""
-    raise UserError(f"{len(bad)} {noun}{'s' * (len(bad) > 1)}: " + "; ".join(bad[:MAX_SHOWN]) + more)
+def _collect(items: Iterable[tuple[str, Any, str | None]], fmt: RowFormat, what: str) -> list[dict]:
+    """The good rows of (location, row, reason it could not be read) items, or one `UserError`
+    showing the first few bad ones ("where: problem") and how many there are."""
+    good, bad = [], []
+    for where, row, unreadable in items:
+        problem = unreadable or row_problem(row, fmt)
+        if problem:
+            bad.append(f"{where}: {problem}")
+        else:
+            good.append(row)
+    if bad:
+        more = f" (and {len(bad) - MAX_SHOWN} more)" if len(bad) > MAX_SHOWN else ""
+        raise UserError(f"{len(bad)} bad row{'s' * (len(bad) > 1)}: " + "; ".join(bad[:MAX_SHOWN]) + more)
+    if not good:
+        raise UserError(f"{what} has no rows: it needs at least one")
+    return good
 
 
 def check_rows(located: Iterable[tuple[str, Any]], fmt: RowFormat, what: str) -> list[dict]:
@@ -78,18 +90,7 @@ def check_rows(located: Iterable[tuple[str, Any]], fmt: RowFormat, what: str) ->
 
     `what` names the data in the message when it has no rows at all.
     """
-    rows, bad = [], []
-    for where, row in located:
-        problem = row_problem(row, fmt)
-        if problem:
-            bad.append(f"{where}: {problem}")
-        else:
-            rows.append(row)
-    if bad:
-        _fail(bad, "bad row")
-    if not rows:
-        raise UserError(f"{what} has no rows: it needs at least one")
-    return rows
+    return _collect(((where, row, None) for where, row in located), fmt, what)
 
 
 def check_listed(rows: list[Any], fmt: RowFormat, what: str) -> list[dict]:
@@ -97,23 +98,21 @@ def check_listed(rows: list[Any], fmt: RowFormat, what: str) -> list[dict]:
     return check_rows(((f"{what} row {i}", row) for i, row in enumerate(rows, 1)), fmt, what)
 
 
-def _parse_lines(path: Path) -> tuple[list[tuple[str, Any]], list[str]]:
-    """(file:line, value) for each non-blank line, and "file:line: reason" for each unreadable one."""
-    located, unreadable = [], []
+def _parse_lines(path: Path) -> Iterable[tuple[str, Any, str | None]]:
+    """(file:line, value, None) for each non-blank line, or (file:line, None, reason) if it cannot be read."""
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, 1):
             where = f"{path}:{number}"
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:
-                unreadable.append(f"{where}: not UTF-8 (byte {raw[err.start]:#04x} at column {err.start + 1})")
+                yield where, None, f"not UTF-8 (byte {raw[err.start]:#04x} at column {err.start + 1})"
                 continue
             if line.strip():
                 try:
-                    located.append((where, json.loads(line)))
+                    yield where, json.loads(line), None
                 except json.JSONDecodeError as err:
-                    unreadable.append(f"{where}: not valid JSON ({err.msg} at column {err.colno})")
-    return located, unreadable
+                    yield where, None, f"not valid JSON ({err.msg} at column {err.colno})"
 
 
 def read_rows(path: Path, fmt: RowFormat, fix: str = "") -> list[dict]:
@@ -124,10 +123,7 @@ def read_rows(path: Path, fmt: RowFormat, fix: str = "") -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} is missing" + (f": {fix}" if fix else ""))
-    located, unreadable = _parse_lines(path)
-    if unreadable:
-        _fail(unreadable, "unreadable line")
-    return check_rows(located, fmt, str(path))
+    return _collect(_parse_lines(path), fmt, str(path))
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:

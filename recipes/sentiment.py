@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 from pathlib import Path
 
 import torch
@@ -149,7 +148,7 @@ def local_labels(local_path: str | None) -> list[str]:
 def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
     """Split, tokenise and store tensors: data.pt, vocab and meta.json."""
     data = section["data"]
-    labels = json.loads((raw_dir / "SOURCE.json").read_text())["labels"]
+    labels = sources.read_source(raw_dir)["labels"]
     fmt = ROW.with_allowed(label=labels)
     splits = carve(raw_dir, fmt, data["valid_fraction"], data["test_fraction"], seed, data["max_examples"])
     tokenize = text.tokenizer("basic_english")
@@ -166,7 +165,7 @@ def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
     meta = {"vocab_size": len(itos), "labels": labels, "unit": "examples",
             "sizes": {k: len(v["labels"]) for k, v in tensors.items()},
             "baseline": {"name": "majority class", "accuracy": baseline},
-            "source": json.loads((raw_dir / "SOURCE.json").read_text())}
+            "source": sources.read_source(raw_dir)}
     save_prepared(out_dir, tensors, itos, meta)
 
 

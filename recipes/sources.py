@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
-from recipes.atomic import write_json
+from recipes.atomic import read_json, write_json
 from recipes.errors import UserError
 from recipes.rows import RowFormat, read_rows
 
@@ -181,3 +181,8 @@ def local_files(local_path: str | None, required: str = "train.jsonl") -> list[s
 def write_source(raw_dir: Path, info: dict) -> None:
     """Record what the raw data is and where it came from."""
     write_json(raw_dir / "SOURCE.json", info)
+
+
+def read_source(raw_dir: Path) -> dict:
+    """SOURCE.json of a recipe's raw data (what `write_source` recorded)."""
+    return read_json(raw_dir / "SOURCE.json", f"dvc repro download@{raw_dir.name}")

@@ -9,7 +9,6 @@ rows {"source": str, "target": str}; SOURCE.json names the tokenizer
 
 from __future__ import annotations
 
-import json
 import random
 from importlib.metadata import version
 from pathlib import Path
@@ -150,7 +149,7 @@ def download(section: dict, raw_dir: Path, seed: int) -> None:
 def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
     """Tokenise, build source and target vocabularies, store padded tensors."""
     data = section["data"]
-    source = json.loads((raw_dir / "SOURCE.json").read_text())
+    source = sources.read_source(raw_dir)
     tokenize = str.split if source["tokenizer"] == "whitespace" else text.tokenizer("basic_english")
     splits = {}
     for ours, file in SPLIT_FILES.items():

@@ -39,7 +39,8 @@ def test_ud_and_conll_rows_take_tag_names_from_features():
                            features=Features({"idx": Value("string"), "text": Value("string"),
                                               "tokens": List(Value("string")), "lemmas": List(Value("string")),
                                               "upos": List(upos)}))
-    assert pos.rows_from_hub(ud, "upos", "ud train") == [{"tokens": ["Big", "dogs", "."], "tags": ["ADJ", "NOUN", "PUNCT"]}]
+    assert pos.rows_from_hub(ud, "upos", "ud train") == [
+        {"tokens": ["Big", "dogs", "."], "tags": ["ADJ", "NOUN", "PUNCT"]}]
     conll = Dataset.from_dict({"id": ["0"], "tokens": [["He", "ran"]], "pos_tags": [[1, 0]], "chunk_tags": [[0, 1]]},
                               features=Features({"id": Value("string"), "tokens": List(Value("string")),
                                                  "pos_tags": List(ClassLabel(names=["VBD", "PRP"])),

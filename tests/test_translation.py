@@ -41,8 +41,9 @@ def test_example_pair():
 
 def test_multi30k_rows_follow_the_direction():
     split = Dataset.from_dict({"en": ["A dog runs."], "de": ["Ein Hund rennt."]})
-    assert translation.rows_from_hub(split, "de-en", "multi30k train") == [{"source": "Ein Hund rennt.", "target": "A dog runs."}]
-    assert translation.rows_from_hub(split, "en-de", "multi30k train") == [{"source": "A dog runs.", "target": "Ein Hund rennt."}]
+    de_en, en_de = (translation.rows_from_hub(split, d, "multi30k train") for d in ("de-en", "en-de"))
+    assert de_en == [{"source": "Ein Hund rennt.", "target": "A dog runs."}]
+    assert en_de == [{"source": "A dog runs.", "target": "Ein Hund rennt."}]
 
 
 def model_for(params, cell, attention, bidirectional=True):
