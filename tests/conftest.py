@@ -75,8 +75,8 @@ def dvc(repo: Path, *args: str, env: dict | None = None) -> subprocess.Completed
 CODE = ["dvc.yaml", "params.yaml", "stages", "recipes", ".dvcignore"]
 
 
-def make_study(root: Path, dvc_yaml: str | None = None) -> Path:
-    """A copy of the project's code in root/repo with tiny params, after one traced `dvc repro`.
+def make_study(root: Path, dvc_yaml: str | None = None, run: bool = True) -> Path:
+    """A copy of the project's code in root/repo with tiny params, after one traced `dvc repro` (unless not `run`).
 
     root/trace.jsonl holds what each stage imported and read (stages/cli.py)."""
     repo = root / "repo"
@@ -90,6 +90,8 @@ def make_study(root: Path, dvc_yaml: str | None = None) -> Path:
     params = tiny_params(yaml.safe_load((ROOT / "params.yaml").read_text()), root / "fixtures")
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert dvc(repo, "init", "--no-scm", "-q").returncode == 0
+    if not run:
+        return repo
     result = dvc(repo, "repro", env={"RNN_RECIPES_TRACE": str(root / "trace.jsonl")})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return repo

@@ -36,6 +36,8 @@ def test_committed_params_are_valid_for_every_recipe(params):
         (lambda p: p.update(cells=["rnn", "transformer"]), "cells must be a list with items from rnn, gru, lstm"),
         (lambda p: p.update(device="tpu"), "device must be one of auto, cpu, cuda"),
         (lambda p: p[NAME]["train"].update(epochs=0), f"{NAME}.train.epochs must be an integer >= 1"),
+        (lambda p: p[NAME]["train"].update(lr=1.0e9), f"{NAME}.train.lr must be a number from 1e-07 to 10, got 1"),
+        (lambda p: p[NAME]["train"].update(lr=0.0), f"{NAME}.train.lr must be a number from 1e-07 to 10, got 0.0"),
         (lambda p: p[NAME]["model"].update(dropout="yes"), "dropout must be a number"),
         (lambda p: p[NAME]["model"].pop("dropout"), f"missing key {NAME}.model.dropout"),
         (lambda p: p.update(seeds=[]), "seeds must be a non-empty list"),
@@ -85,3 +87,40 @@ def test_unknown_recipe_or_cell_is_one_line(argv, expected):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], result.stderr
+
+
+def test_numbers_in_exponent_form_are_numbers_as_dvc_reads_them(tmp_path):
+    text = (ROOT / "params.yaml").read_text()
+    lr = yaml.safe_load(text)[NAME]["train"]["lr"]
+    path = tmp_path / "params.yaml"
+    path.write_text(text.replace(f"lr: {lr}", "lr: 1e-3", 1))
+    assert yaml.safe_load(path.read_text())[NAME]["train"]["lr"] == "1e-3"  # PyYAML's YAML 1.1 reading
+    assert load_params(path, NAME)[NAME]["train"]["lr"] == 0.001
+
+
+def test_a_cell_outside_the_factory_is_a_params_error_in_the_stage(tmp_path, params):
+    params["cells"] = ["transformer"]
+    result = subprocess.run([sys.executable, "-m", "stages.train", NAME, "transformer", "0",
+                             "--params", str(write(tmp_path, params))], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: params.yaml: cells must be a list with items from rnn, gru, lstm, got ['transformer']"]
+
+
+def test_check_passes_the_committed_params_and_catches_a_typo_no_stage_reads(tmp_path, params):
+    ok = subprocess.run([sys.executable, "-m", "stages.check"], capture_output=True, text=True, cwd=ROOT)
+    assert ok.returncode == 0 and ok.stdout.startswith("params.yaml: ok"), ok.stderr
+    params["evaluate_every"] = 2
+    bad = subprocess.run([sys.executable, "-m", "stages.check", "--params", str(write(tmp_path, params))],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: params.yaml: unknown key evaluate_every (allowed here: seed, seeds")
+
+
+def test_check_validates_sections_of_recipes_left_out_of_the_study(tmp_path, params):
+    left_out = params["recipes"].pop()
+    params[left_out]["train"]["epochs"] = "many"
+    result = subprocess.run([sys.executable, "-m", "stages.check", "--params", str(write(tmp_path, params))],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and f"{left_out}.train.epochs must be an integer" in result.stderr
+
