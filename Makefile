@@ -14,9 +14,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 setup: $(STAMP)  ## create .venv with the pinned dependencies
 
-run: $(STAMP)  ## check params.yaml, then run the whole study: dvc repro
+JOBS ?=       # stages at once; empty = one per core
+SCHEDULER ?=  # a Dask scheduler address (tcp://host:8786) to run the stages on a cluster
+
+run: $(STAMP)  ## check params.yaml, then run the stale stages in parallel (JOBS=1: one at a time)
 	python -m stages.check
-	dvc repro
+	python -m stages.parallel $(if $(strip $(JOBS)),--jobs $(JOBS)) $(if $(strip $(SCHEDULER)),--scheduler $(SCHEDULER))
 
 test: $(STAMP)  ## run the test suite (no network)
 	python -m pytest -q

@@ -70,9 +70,16 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+THREADS_ENV = "RNN_RECIPES_THREADS"  # set by the parallel runner (stages/parallel.py): cores ÷ jobs
+
+
 def set_threads(threads: int) -> None:
-    """Use `threads` CPU threads (0 means one per core)."""
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+    """Use `threads` CPU threads (0 means one per core), unless RNN_RECIPES_THREADS says how many.
+
+    The environment variable, unlike the `threads` param, changes no stage's hash: the parallel
+    runner divides the cores between the stages it runs side by side without invalidating any.
+    """
+    torch.set_num_threads(int(os.environ.get(THREADS_ENV) or threads or os.cpu_count() or 1))
 
 
 def train_epoch(task: Task, model: nn.Module, opt: torch.optim.Optimizer, cfg: dict,

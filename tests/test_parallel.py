@@ -1,0 +1,149 @@
+"""The parallel runner (stages/parallel.py): DVC's graph scheduled on a real Dask cluster, no network."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stages import parallel
+from tests.conftest import ROOT, dvc, make_study
+
+# Each toy stage appends "<name> <start> <end>" to log.txt and writes its output; `b` fails while fail.txt exists.
+TOY = """
+stages:
+  a:
+    cmd: python ../step.py a
+    outs: [a.txt]
+  b:
+    cmd: python ../step.py b
+    deps: [a.txt]
+    outs: [b.txt]
+  c:
+    cmd: python ../step.py c
+    outs: [c.txt]
+  d:
+    cmd: python ../step.py d
+    deps: [b.txt, c.txt]
+    outs: [d.txt]
+"""
+STEP = """
+import sys, time
+from pathlib import Path
+name = sys.argv[1]
+if name == "b" and Path("fail.txt").exists():
+    sys.exit("b cannot run: fail.txt is there")
+start = time.time()
+time.sleep(1.0)
+Path(name + ".txt").write_text(name)
+with open("log.txt", "a") as log:
+    log.write(f"{name} {start} {time.time()}\\n")
+"""
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch) -> Path:
+    """A DVC project of four one-second stages: a → b → d and c → d."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    (tmp_path / "step.py").write_text(STEP)
+    repo = tmp_path / "toy"
+    repo.mkdir()
+    (repo / "dvc.yaml").write_text(TOY)
+    assert dvc(repo, "init", "--no-scm", "-q").returncode == 0
+    return repo
+
+
+def spans(repo: Path) -> dict[str, tuple[float, float]]:
+    lines = (repo / "log.txt").read_text().split("\n")
+    return {name: (float(start), float(end)) for name, start, end in (line.split() for line in lines if line)}
+
+
+def test_the_graph_comes_from_dvc(toy):
+    assert parallel.stage_graph(toy) == {"a": [], "b": ["a"], "c": [], "d": ["b", "c"]}
+
+
+def test_stages_run_after_their_inputs_and_side_by_side_otherwise(toy):
+    done, failed, _ = parallel.run_study(toy, jobs=2, scheduler=None, force=False, log=lambda _: None)
+    assert failed == [] and sorted(r.name for r in done) == ["a", "b", "c", "d"] and all(r.ran for r in done)
+    span = spans(toy)
+    assert span["a"][1] <= span["b"][0] and span["b"][1] <= span["d"][0] and span["c"][1] <= span["d"][0]
+    assert span["c"][0] < span["a"][1]  # c did not wait for a: two workers
+    assert dvc(toy, "status", "--json").stdout.strip() == "{}"  # all recorded in dvc.lock
+    again, _, _ = parallel.run_study(toy, jobs=2, scheduler=None, force=False, log=lambda _: None)
+    assert again == []
+
+
+def test_a_failure_stops_what_depends_on_it_and_a_rerun_resumes(toy):
+    (toy / "fail.txt").write_text("")
+    lines: list[str] = []
+    done, failed, _ = parallel.run_study(toy, jobs=2, scheduler=None, force=False, log=lines.append)
+    assert [name for name, _ in failed] == ["b"] and "fail.txt is there" in failed[0][1]
+    assert "d" not in {r.name for r in done} and not (toy / "d.txt").exists()
+    assert any(line.startswith("FAILED b:") for line in lines)
+    status = json.loads(dvc(toy, "status", "--json").stdout)
+    assert "a" not in status and "b" in status  # a is recorded as done, b is not
+    (toy / "fail.txt").unlink()
+    done, failed, _ = parallel.run_study(toy, jobs=2, scheduler=None, force=False, log=lambda _: None)
+    assert failed == [] and {r.name for r in done} == {"b", "d"} | ({"c"} if "c" in status else set())
+
+
+def test_stale_stages_include_everything_downstream(toy):
+    parallel.run_study(toy, jobs=1, scheduler=None, force=False, log=lambda _: None)
+    (toy / "a.txt").write_text("changed by hand")
+    assert parallel.stale_stages(toy, parallel.stage_graph(toy)) == {"a", "b", "d"}
+
+
+def test_an_unreachable_scheduler_is_one_line_within_the_timeout(toy):
+    result = subprocess.run([sys.executable, "-m", "stages.parallel", "--scheduler", "tcp://127.0.0.1:9"],
+                            cwd=toy, capture_output=True, text=True, timeout=90,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "error: could not reach the Dask scheduler at tcp://127.0.0.1:9 within 30 s")
+
+
+def test_threads_divide_the_cores_through_the_environment(monkeypatch):
+    from recipes import engine
+
+    monkeypatch.setenv(parallel.THREADS_ENV, "1")
+    engine.set_threads(0)
+    import torch
+
+    assert torch.get_num_threads() == 1
+
+
+def test_the_tiny_study_on_two_workers_gives_the_sequential_metrics(tmp_path, study):
+    repo = make_study(tmp_path, run=False)
+    env = {**os.environ, "PYTHONPATH": str(repo),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "RNN_RECIPES_CACHE": str(repo / ".cache")}
+    result = subprocess.run([sys.executable, "-m", "stages.parallel", "--jobs", "2"], cwd=repo, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "[" in result.stdout and "ran in" in result.stdout
+    assert dvc(repo, "status", "--json").stdout.strip() == "{}"
+    runs = sorted(p.relative_to(study) for p in study.glob("metrics/runs/*/*.json"))
+    assert runs and runs == sorted(p.relative_to(repo) for p in repo.glob("metrics/runs/*/*.json"))
+    for path in runs:
+        ours, theirs = json.loads((repo / path).read_text()), json.loads((study / path).read_text())
+        assert ours["test"] == pytest.approx(theirs["test"], rel=1e-5), path
+
+
+def test_gpu_workers_are_named_by_their_device():
+    spec = parallel.gpu_worker_specs(2)
+    assert [w["options"]["resources"] for w in spec.values()] == [{"GPU": 1}, {"GPU": 1}]
+    assert list(spec) == ["gpu-0", "gpu-1"]
+
+
+def test_make_run_checks_params_then_runs_in_parallel_and_jobs_1_is_sequential():
+    def commands(*args: str) -> list[str]:
+        out = subprocess.run(["make", "-n", "run", *args], cwd=ROOT, capture_output=True, text=True, check=True)
+        return [line.strip() for line in out.stdout.splitlines() if "stages." in line]
+
+    assert commands() == ["python -m stages.check", "python -m stages.parallel"]
+    assert commands("JOBS=1")[1] == "python -m stages.parallel --jobs 1"
+    assert commands("SCHEDULER=tcp://h:8786")[1] == "python -m stages.parallel  --scheduler tcp://h:8786"
