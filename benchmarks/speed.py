@@ -34,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.parallel import kept_section
 from recipes.atomic import write_json, write_text
 from recipes.batching import random_batches
 from recipes.cells import Recurrent
@@ -205,7 +206,8 @@ def main() -> None:
         for cell, shuffled in [(c, s) for c in args.cells or params["cells"] for s in modes]:
             rows.append(bench_one(params, recipe, cell, args.max_batches, shuffled, args.reps, args.chunk))
             print(progress_line(rows[-1]))
-    write_text(Path(args.out) / "benchmark.md", markdown(rows, torch.get_num_threads()))
+    report = Path(args.out) / "benchmark.md"
+    write_text(report, markdown(rows, torch.get_num_threads()) + kept_section(report))
     write_json(Path(args.out) / "benchmark.json", rows)
 
 

@@ -18,8 +18,10 @@ its outputs and run-cache; this machine then pulls and restores them.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shlex
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -59,6 +61,18 @@ def stage_graph(root: Path) -> dict[str, list[str]]:
                 for stage in repo.index.stages}
 
 
+def restorable_stages(root: Path) -> set[str]:
+    """The stages DVC's run-cache can restore elsewhere: every output cached, or a metric or plot.
+
+    DVC keeps no run-cache entry for a stage with an uncached output of another kind.
+    """
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return {stage.name for stage in repo.index.stages
+                if all(out.use_cache or out.is_metric or out.is_plot for out in stage.outs)}
+
+
 def stale_stages(root: Path, upstream: dict[str, list[str]]) -> set[str]:
     """The stages `dvc repro` would run: those DVC reports changed, and everything downstream of them."""
     from dvc.repo import Repo
@@ -89,22 +103,35 @@ def _run(argv: list[str], cwd: Path, env: dict) -> str:
     return output
 
 
-def run_stage(name: str, root: str | None, threads: int, force: bool = False, remote: bool = False) -> StageResult:
-    """Run one stage through DVC on this worker (in `root`, or the worker's own clone when None)."""
+def git_commit(cwd: Path) -> str | None:
+    """The commit checked out at `cwd`, or None outside a git repository."""
+    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def run_stage(name: str, root: str | None, threads: int, force: bool = False, remote: bool = False,
+              commit: str | None = None) -> StageResult:
+    """Run one stage through DVC on this worker (in `root`, or the worker's own clone when None).
+
+    `remote`: pull from the DVC remote (the stages it depends on are restored from the run-cache,
+    not re-run) and push the outputs and run-cache after; `commit` must match the clone's.
+    """
     cwd = Path(root) if root else Path.cwd()
+    if commit is not None and git_commit(cwd) != commit:
+        raise StageFailed(f"the clone at {socket.gethostname()}:{cwd} is at {git_commit(cwd)}, not {commit}: "
+                          "check out the coordinator's commit in every worker's clone")
     env = dict(os.environ, **{THREADS_ENV: str(threads), "OMP_NUM_THREADS": str(threads)})
     gpu = _worker_gpu()
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
     start = time.perf_counter()
-    if remote:
-        _run(["dvc", "pull", "--run-cache", "--allow-missing", "-q"], cwd, env)
-        output = _run(["dvc", "--wait-for-lock", "repro", *(["--force-downstream"] if force else []), name], cwd, env)
+    if remote:  # --pull: the stages it depends on come from the remote's run-cache, not re-run
+        output = _run(["dvc", "--wait-for-lock", "repro", "--pull", name], cwd, env)
         _run(["dvc", "push", "--run-cache", "-q"], cwd, env)
     else:
         output = _run(stage_command(name, force), cwd, env)
     ran = f"Running stage '{name}'" in output
-    return StageResult(name, time.perf_counter() - start, ran, os.environ.get("HOSTNAME", ""))
+    return StageResult(name, time.perf_counter() - start, ran, socket.gethostname())
 
 
 def _worker_gpu() -> str | None:
@@ -186,9 +213,10 @@ def local_cluster(jobs: int, gpus: int):
     from distributed import LocalCluster, Scheduler, SpecCluster
 
     if not gpus:
-        return LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
-    return SpecCluster(workers=gpu_worker_specs(gpus), scheduler={"cls": Scheduler,
-                                                                    "options": {"dashboard_address": None}})
+        return LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
+                            silence_logs=logging.CRITICAL)  # our own lines report progress and failures
+    return SpecCluster(workers=gpu_worker_specs(gpus), silence_logs=logging.CRITICAL,
+                       scheduler={"cls": Scheduler, "options": {"dashboard_address": None}})
 
 
 def connect(address: str):
@@ -208,6 +236,8 @@ def run_study(root: Path, jobs: int, scheduler: str | None, force: bool, log: Ca
     """Run the stale stages (every stage with `force`) on a local cluster or at `scheduler`."""
     upstream = stage_graph(root)
     todo = set(upstream) if force else stale_stages(root, upstream)
+    if scheduler:  # the rest runs here afterwards, in the final `dvc repro`
+        todo &= restorable_stages(root)
     plan = {name: ups for name, ups in upstream.items() if name in todo}
     if not plan:
         log("every stage is up to date")
@@ -220,10 +250,11 @@ def run_study(root: Path, jobs: int, scheduler: str | None, force: bool, log: Ca
     from distributed import Client
 
     client = connect(scheduler) if scheduler else Client(cluster)
+    commit = git_commit(root) if scheduler else None
     try:
         def submit(client, name):
             return client.submit(run_stage, name, None if scheduler else str(root), threads, force,
-                                 bool(scheduler), key=f"stage-{name}", pure=False)
+                                 bool(scheduler), commit, key=f"stage-{name}", pure=False)
 
         done, failed = schedule(client, plan, submit, log)
     finally:
@@ -242,14 +273,16 @@ def main() -> None:
     args = ap.parse_args()
     if args.jobs < 1:
         raise UserError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.force and args.scheduler:
+        raise UserError("--force runs here only: on a cluster, run `dvc repro --force` or change a dependency")
     root = Path.cwd()
     done, failed, seconds = run_study(root, args.jobs, args.scheduler, args.force)
     if failed:
         raise UserError(f"{len(failed)} stage(s) failed, {len(done)} finished: {failed[0][0]}: {failed[0][1]}; "
                         "fix it and rerun: finished stages are recorded and will not run again")
     if args.scheduler:  # bring the workers' results here: restored from the run-cache, not re-run
-        subprocess.run(["dvc", "pull", "--run-cache", "--allow-missing", "-q"], check=True)
-        subprocess.run(["dvc", "repro"], check=True)
+        if subprocess.run(["dvc", "repro", "--pull"]).returncode != 0:
+            raise UserError("`dvc repro --pull` failed after the workers finished: check the DVC remote")
     work = sum(r.seconds for r in done)
     print(f"{len(done)} stages in {seconds:.1f} s wall; their own times sum to {work:.1f} s")
 

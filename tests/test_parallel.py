@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from stages import parallel
 from tests.conftest import ROOT, dvc, make_study
@@ -147,3 +150,50 @@ def test_make_run_checks_params_then_runs_in_parallel_and_jobs_1_is_sequential()
     assert commands() == ["python -m stages.check", "python -m stages.parallel"]
     assert commands("JOBS=1")[1] == "python -m stages.parallel --jobs 1"
     assert commands("SCHEDULER=tcp://h:8786")[1] == "python -m stages.parallel  --scheduler tcp://h:8786"
+
+
+def start(argv: list[str], cwd: Path, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_two_worker_clones_and_a_coordinator_share_a_dvc_remote(tmp_path):
+    """The README's multi-machine recipe on one machine: `dask scheduler`, two `dask worker`s each in its own
+    clone, one shared folder as the DVC remote; the coordinator's final `dvc repro` re-runs nothing."""
+    coordinator = make_study(tmp_path, run=False)
+    params = yaml.safe_load((coordinator / "params.yaml").read_text())
+    params.update(recipes=[params["recipes"][0]], cells=["rnn", "gru"])
+    (coordinator / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert dvc(coordinator, "remote", "add", "-d", "shared", str(tmp_path / "remote")).returncode == 0
+    clones = [tmp_path / f"worker{i}" for i in (1, 2)]
+    for clone in clones:
+        shutil.copytree(coordinator, clone)
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    scheduler_file = tmp_path / "scheduler.json"
+    processes = [start([str(bin_dir / "dask"), "scheduler", "--scheduler-file", str(scheduler_file),
+                        "--no-dashboard", "--port", "0"], tmp_path, env)]
+    try:
+        for _ in range(60):
+            if scheduler_file.exists():
+                break
+            time.sleep(0.5)
+        address = json.loads(scheduler_file.read_text())["address"]
+        for clone in clones:
+            processes.append(start([str(bin_dir / "dask"), "worker", address, "--nworkers", "1", "--nthreads", "1",
+                                    "--no-dashboard"], clone, {**env, "PYTHONPATH": str(clone)}))
+        result = subprocess.run([sys.executable, "-m", "stages.parallel", "--scheduler", address], cwd=coordinator,
+                                env={**env, "PYTHONPATH": str(coordinator)}, capture_output=True, text=True,
+                                timeout=600)
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    on_workers = parallel.restorable_stages(coordinator)
+    assert len(on_workers) == 6 and "compare" not in on_workers  # its report is git-tracked: it runs here
+    final = output[output.index("[6/6]"):]  # what the coordinator's own `dvc repro` printed
+    assert all(f"Stage '{name}' is cached - skipping run" in final for name in on_workers), final[-3000:]
+    assert final.count("Running stage") == 1 and "Running stage 'compare'" in final
+    assert dvc(coordinator, "status", "--json").stdout.strip() == "{}"
+    assert all((coordinator / "metrics" / "runs").glob("*/*.json"))
