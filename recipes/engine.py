@@ -74,12 +74,16 @@ THREADS_ENV = "RNN_RECIPES_THREADS"  # set by the parallel runner (stages/parall
 
 
 def set_threads(threads: int) -> None:
-    """Use `threads` CPU threads (0 means one per core), unless RNN_RECIPES_THREADS says how many.
+    """Use `threads` CPU threads (0 means one per core), at most RNN_RECIPES_THREADS when that is set.
 
     The environment variable, unlike the `threads` param, changes no stage's hash: the parallel
-    runner divides the cores between the stages it runs side by side without invalidating any.
+    runner caps each stage at cores ÷ jobs so that stages side by side never oversubscribe the cores.
+    The thread count changes the low bits of sums, and so training runs: keep `threads: 1` (the
+    default) for results that do not depend on how the study was run.
     """
-    torch.set_num_threads(int(os.environ.get(THREADS_ENV) or threads or os.cpu_count() or 1))
+    wanted = threads or os.cpu_count() or 1
+    cap = int(os.environ.get(THREADS_ENV) or wanted)
+    torch.set_num_threads(max(1, min(wanted, cap)))
 
 
 def train_epoch(task: Task, model: nn.Module, opt: torch.optim.Optimizer, cfg: dict,
