@@ -286,8 +286,9 @@ def main() -> None:
     if args.scheduler:  # bring the workers' results here: restored from the run-cache, not re-run
         if subprocess.run(["dvc", "repro", "--pull"]).returncode != 0:
             raise UserError("`dvc repro --pull` failed after the workers finished: check the DVC remote")
-    work = sum(r.seconds for r in done)
-    print(f"{len(done)} stages in {seconds:.1f} s wall; their own times sum to {work:.1f} s")
+    if done:
+        work = sum(r.seconds for r in done)
+        print(f"{len(done)} stages in {seconds:.1f} s wall; their own times sum to {work:.1f} s")
 
 
 if __name__ == "__main__":
