@@ -41,7 +41,7 @@ def timed(argv: list[str], log: Path) -> float:
     return time.perf_counter() - start
 
 
-def test_metrics() -> dict[str, dict]:
+def run_test_metrics() -> dict[str, dict]:
     """Every run's test metrics, by file."""
     return {str(p): json.loads(p.read_text())["test"] for p in sorted(paths.RUN_METRICS.glob("*/*.json"))}
 
@@ -113,7 +113,7 @@ def main() -> None:
     log.unlink(missing_ok=True)
     print(f"sequential: dvc repro --force ... (output in {log})", flush=True)
     sequential = timed(["dvc", "repro", "--force"], log)
-    before = test_metrics()
+    before = run_test_metrics()
     startup = startup_seconds(log)
     print(f"sequential {sequential:.0f} s; parallel ...", flush=True)
     start = time.perf_counter()
@@ -126,8 +126,8 @@ def main() -> None:
               "sequential_seconds": sequential, "parallel_seconds": parallel_s,
               "parallel_over_sequential": parallel_s / sequential, "work_seconds": training_seconds(),
               "startup_seconds": startup, "startup_seconds_per_stage": per_stage,
-              "startup_seconds_total": per_stage * len(done), "same_test_metrics": test_metrics() == before,
-              "max_test_metric_difference": largest_difference(before, test_metrics()),
+              "startup_seconds_total": per_stage * len(done), "same_test_metrics": run_test_metrics() == before,
+              "max_test_metric_difference": largest_difference(before, run_test_metrics()),
               "parallel_stage_seconds": {r.name: round(r.seconds, 2) for r in done}}
     write_json(Path(args.out) / "benchmark_parallel.json", result)
     write_section(Path(args.out) / "benchmark.md", markdown(result))

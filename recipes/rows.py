@@ -1,7 +1,7 @@
 """Raw rows checked where they are read: every bad row named by its file and line.
 
 A recipe states its raw row as a `RowFormat`; `read_rows` reads a JSON-lines
-file against it and `check_rows` checks rows built in memory (hub splits,
+file against it and `check_listed` checks rows built in memory (hub splits,
 package files). Either raises one `UserError` that shows the first few bad
 rows, with where each one is, and how many there are in all. No row is
 repaired or dropped here: a bad row stops the stage.
@@ -30,7 +30,8 @@ class RowFormat:
 
     def with_allowed(self, **allowed: Collection[str]) -> RowFormat:
         """This format, also requiring each named field's value (or each item) to be one of `allowed`."""
-        return RowFormat(self.fields, self.same_length, {**self.allowed, **allowed})
+        sets = {name: frozenset(values) for name, values in allowed.items()}  # every token is looked up
+        return RowFormat(self.fields, self.same_length, {**self.allowed, **sets})
 
 
 def _kind_ok(value: Any, kind: str) -> bool:

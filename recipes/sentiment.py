@@ -138,9 +138,8 @@ def download(section: dict, raw_dir: Path, seed: int) -> None:
 
 def local_labels(local_path: str | None) -> list[str]:
     """The label set of a local dataset: the labels its train.jsonl uses (the other splits must keep to it)."""
-    if not local_path:
-        raise UserError("params.yaml: sentiment.source.local_path must name a folder when dataset is local")
-    return sorted({r["label"] for r in rows.read_rows(Path(local_path).expanduser() / "train.jsonl", ROW)})
+    folder = sources.local_folder(local_path, "sentiment")
+    return sorted({r["label"] for r in rows.read_rows(folder / "train.jsonl", ROW)})
 
 
 # ----------------------------------------------------------------- prepare

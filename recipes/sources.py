@@ -150,16 +150,22 @@ def _resolved_revision(repo: str, revision: str | None) -> str:
     return HfApi().dataset_info(repo, revision=revision).sha or (revision or "main")
 
 
-def copy_local(local_path: str | None, formats: dict[str, RowFormat], raw_dir: Path, recipe: str) -> dict[str, str]:
-    """Check the user's raw-format files (name -> row format) where they are, copy them; return their sha256.
-
-    A bad row is reported with the user's own file and line, before anything is copied.
-    """
+def local_folder(local_path: str | None, recipe: str) -> Path:
+    """The user's folder of raw-format files, or a `UserError` when params.yaml names none."""
     if not local_path:
         raise UserError(f"params.yaml: {recipe}.source.local_path must name a folder when dataset is local")
     folder = Path(local_path).expanduser()
     if not folder.is_dir():
         raise UserError(f"params.yaml: {recipe}.source.local_path {local_path!r} is not a folder")
+    return folder
+
+
+def copy_local(local_path: str | None, formats: dict[str, RowFormat], raw_dir: Path, recipe: str) -> dict[str, str]:
+    """Check the user's raw-format files (name -> row format) where they are, copy them; return their sha256.
+
+    A bad row is reported with the user's own file and line, before anything is copied.
+    """
+    folder = local_folder(local_path, recipe)
     missing = [n for n in formats if not (folder / n).is_file()]
     if missing:
         raise UserError(f"{folder} lacks {', '.join(missing)}: a local {recipe} dataset needs these raw-format files")

@@ -42,7 +42,6 @@ class StageResult:
     name: str
     seconds: float
     ran: bool
-    worker: str = ""
 
 
 class StageFailed(Exception):
@@ -51,34 +50,31 @@ class StageFailed(Exception):
 
 # ------------------------------------------------------------------ the graph, from DVC
 
-def stage_graph(root: Path) -> dict[str, list[str]]:
-    """Every stage of the project at `root` → the stages whose outputs it reads, in DVC's order."""
+def open_repo(root: Path):
+    """DVC's `Repo` for the project at `root` (a context manager)."""
     from dvc.repo import Repo
 
-    with Repo(str(root)) as repo:
-        graph = repo.index.graph  # an edge points from a stage to a stage it depends on
-        return {stage.name: [up.name for up in graph.successors(stage)]
-                for stage in repo.index.stages}
+    return Repo(str(root))
 
 
-def restorable_stages(root: Path) -> set[str]:
+def stage_graph(repo) -> dict[str, list[str]]:
+    """Every stage of the DVC `repo` → the stages whose outputs it reads, in DVC's order."""
+    graph = repo.index.graph  # an edge points from a stage to a stage it depends on
+    return {stage.name: [up.name for up in graph.successors(stage)] for stage in repo.index.stages}
+
+
+def restorable_stages(repo) -> set[str]:
     """The stages DVC's run-cache can restore elsewhere: every output cached, or a metric or plot.
 
     DVC keeps no run-cache entry for a stage with an uncached output of another kind.
     """
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
-        return {stage.name for stage in repo.index.stages
-                if all(out.use_cache or out.is_metric or out.is_plot for out in stage.outs)}
+    return {stage.name for stage in repo.index.stages
+            if all(out.use_cache or out.is_metric or out.is_plot for out in stage.outs)}
 
 
-def stale_stages(root: Path, upstream: dict[str, list[str]]) -> set[str]:
+def stale_stages(repo, upstream: dict[str, list[str]]) -> set[str]:
     """The stages `dvc repro` would run: those DVC reports changed, and everything downstream of them."""
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
-        changed = {name.split(":")[-1] for name in repo.status()}
+    changed = {name.split(":")[-1] for name in repo.status()}
     stale, grew = set(changed) & set(upstream), True
     while grew:
         more = {name for name, ups in upstream.items() if name not in stale and stale.intersection(ups)}
@@ -117,8 +113,8 @@ def run_stage(name: str, root: str | None, threads: int, force: bool = False, re
     not re-run) and push the outputs and run-cache after; `commit` must match the clone's.
     """
     cwd = Path(root) if root else Path.cwd()
-    if commit is not None and git_commit(cwd) != commit:
-        raise StageFailed(f"the clone at {socket.gethostname()}:{cwd} is at {git_commit(cwd)}, not {commit}: "
+    if commit is not None and (here := git_commit(cwd)) != commit:
+        raise StageFailed(f"the clone at {socket.gethostname()}:{cwd} is at {here}, not {commit}: "
                           "check out the coordinator's commit in every worker's clone")
     env = dict(os.environ, **{THREADS_ENV: str(threads), "OMP_NUM_THREADS": str(threads)})
     # A Dask nanny sets a 64 KiB glibc trim threshold for its worker; inherited by torch it turns
@@ -134,7 +130,7 @@ def run_stage(name: str, root: str | None, threads: int, force: bool = False, re
     else:
         output = _run(stage_command(name, force), cwd, env)
     ran = f"Running stage '{name}'" in output
-    return StageResult(name, time.perf_counter() - start, ran, socket.gethostname())
+    return StageResult(name, time.perf_counter() - start, ran)
 
 
 def _worker_gpu() -> str | None:
@@ -237,10 +233,11 @@ def connect(address: str):
 def run_study(root: Path, jobs: int, scheduler: str | None, force: bool, log: Callable[[str], None] = print
               ) -> tuple[list[StageResult], list[tuple[str, str]], float]:
     """Run the stale stages (every stage with `force`) on a local cluster or at `scheduler`."""
-    upstream = stage_graph(root)
-    todo = set(upstream) if force else stale_stages(root, upstream)
-    if scheduler:  # the rest runs here afterwards, in the final `dvc repro`
-        todo &= restorable_stages(root)
+    with open_repo(root) as repo:
+        upstream = stage_graph(repo)
+        todo = set(upstream) if force else stale_stages(repo, upstream)
+        if scheduler:  # the rest runs here afterwards, in the final `dvc repro`
+            todo &= restorable_stages(repo)
     plan = {name: ups for name, ups in upstream.items() if name in todo}
     if not plan:
         log("every stage is up to date")

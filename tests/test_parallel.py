@@ -66,7 +66,7 @@ def spans(repo: Path) -> dict[str, tuple[float, float]]:
 
 
 def test_the_graph_comes_from_dvc(toy):
-    assert parallel.stage_graph(toy) == {"a": [], "b": ["a"], "c": [], "d": ["b", "c"]}
+    assert parallel.stage_graph(parallel.open_repo(toy)) == {"a": [], "b": ["a"], "c": [], "d": ["b", "c"]}
 
 
 def test_stages_run_after_their_inputs_and_side_by_side_otherwise(toy):
@@ -97,7 +97,7 @@ def test_a_failure_stops_what_depends_on_it_and_a_rerun_resumes(toy):
 def test_stale_stages_include_everything_downstream(toy):
     parallel.run_study(toy, jobs=1, scheduler=None, force=False, log=lambda _: None)
     (toy / "a.txt").write_text("changed by hand")
-    assert parallel.stale_stages(toy, parallel.stage_graph(toy)) == {"a", "b", "d"}
+    assert parallel.stale_stages(repo := parallel.open_repo(toy), parallel.stage_graph(repo)) == {"a", "b", "d"}
 
 
 def test_an_unreachable_scheduler_is_one_line_within_the_timeout(toy):
@@ -193,7 +193,7 @@ def test_two_worker_clones_and_a_coordinator_share_a_dvc_remote(tmp_path):
             process.wait(timeout=30)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    on_workers = parallel.restorable_stages(coordinator)
+    on_workers = parallel.restorable_stages(parallel.open_repo(coordinator))
     assert len(on_workers) == 6 and "compare" not in on_workers  # its report is git-tracked: it runs here
     final = output[output.index("[6/6]"):]  # what the coordinator's own `dvc repro` printed
     assert all(f"Stage '{name}' is cached - skipping run" in final for name in on_workers), final[-3000:]
