@@ -97,7 +97,8 @@ def test_a_failure_stops_what_depends_on_it_and_a_rerun_resumes(toy):
 def test_stale_stages_include_everything_downstream(toy):
     parallel.run_study(toy, jobs=1, scheduler=None, force=False, log=lambda _: None)
     (toy / "a.txt").write_text("changed by hand")
-    assert parallel.stale_stages(repo := parallel.open_repo(toy), parallel.stage_graph(repo)) == {"a", "b", "d"}
+    repo = parallel.open_repo(toy)
+    assert parallel.stale_stages(repo, parallel.stage_graph(repo)) == {"a", "b", "d"}
 
 
 def test_an_unreachable_scheduler_is_one_line_within_the_timeout(toy):
