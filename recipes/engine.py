@@ -14,7 +14,7 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -39,6 +39,10 @@ TRAIN_SCHEMA = {
 # Training has diverged when an epoch's mean loss exceeds this many times the loss of the untrained model.
 DIVERGENCE_FACTOR = 10.0
 DIVERGED_FIX = "lower train.lr or set train.clip (e.g. 1.0) in params.yaml"
+
+
+class Diverged(UserError):
+    """Training blew up (a non-finite or exploding loss, or the optimiser failing): the settings are hopeless."""
 
 
 @dataclass
@@ -92,19 +96,26 @@ def train_epoch(task: Task, model: nn.Module, opt: torch.optim.Optimizer, cfg: d
     model.train()
     total_loss = examples = tokens = 0
     for batch in tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=None):
-        opt.zero_grad(set_to_none=True)
-        step = task.step(model, batch)
-        loss = step.loss.item()
-        if not math.isfinite(loss):
-            raise UserError(f"training diverged: loss is {loss} in epoch {epoch}; {DIVERGED_FIX}")
-        step.loss.backward()
-        if cfg["clip"] > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
-        optimizer_step(opt, cfg)
+        step, loss = train_step(task, model, opt, cfg, batch, epoch)
         total_loss += loss * step.tokens
         examples += step.examples
         tokens += step.tokens
     return total_loss / max(tokens, 1), examples, tokens
+
+
+def train_step(task: Task, model: nn.Module, opt: torch.optim.Optimizer, cfg: dict, batch: Any,
+               epoch: int = 0) -> tuple[Any, float]:
+    """One optimiser step on one batch: the task's step output and its loss."""
+    opt.zero_grad(set_to_none=True)
+    step = task.step(model, batch)
+    loss = step.loss.item()
+    if not math.isfinite(loss):
+        raise Diverged(f"training diverged: loss is {loss} in epoch {epoch}; {DIVERGED_FIX}")
+    step.loss.backward()
+    if cfg["clip"] > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
+    optimizer_step(opt, cfg)
+    return step, loss
 
 
 def optimizer_step(opt: torch.optim.Optimizer, cfg: dict) -> None:
@@ -112,7 +123,7 @@ def optimizer_step(opt: torch.optim.Optimizer, cfg: dict) -> None:
     try:
         opt.step()
     except (RuntimeError, ValueError, OverflowError) as err:
-        raise UserError(f"the optimiser failed ({type(err).__name__}: {str(err)[:120]}) with train.lr "
+        raise Diverged(f"the optimiser failed ({type(err).__name__}: {str(err)[:120]}) with train.lr "
                         f"{cfg['lr']}; {DIVERGED_FIX}") from err
 
 
@@ -131,7 +142,7 @@ def initial_loss(task: Task, model: nn.Module, batch: Any) -> float:
 def check_divergence(train_loss: float, reference: float, epoch: int) -> None:
     """Stop training whose mean loss has grown past `DIVERGENCE_FACTOR` × the untrained model's loss."""
     if train_loss > DIVERGENCE_FACTOR * reference:
-        raise UserError(f"training diverged: the mean train loss of epoch {epoch} is {train_loss:.4g}, over "
+        raise Diverged(f"training diverged: the mean train loss of epoch {epoch} is {train_loss:.4g}, over "
                         f"{DIVERGENCE_FACTOR:g}× the untrained model's {reference:.4g}; {DIVERGED_FIX}")
 
 
@@ -148,10 +159,19 @@ def improved(score: float, loss: float, best: tuple[float, float], direction: st
     return better(direction, score, best_score) or (score == best_score and loss < best_loss)
 
 
+def make_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
+    """The one optimiser every run uses: Adam with the recipe's lr and weight decay."""
+    return torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+
+
 def fit(task: Task, model: nn.Module, cfg: dict, generator: torch.Generator, metric: str,
-        direction: str = HIGHER, log=print) -> FitResult:
-    """Train with early stopping on validation `metric`; leave the best weights in `model`."""
-    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+        direction: str = HIGHER, log=print, on_epoch: Callable[[int, float], None] | None = None) -> FitResult:
+    """Train with early stopping on validation `metric`; leave the best weights in `model`.
+
+    `on_epoch(epoch, score)` sees each epoch's validation score; it may raise to stop training
+    (the tuner prunes hopeless trials that way).
+    """
+    opt = make_optimizer(model, cfg)
     best, best_epoch, best_state = (worst(direction), math.inf), 0, copy.deepcopy(model.state_dict())
     history, seconds, examples, tokens, reference = [], 0.0, 0, 0, math.inf
     for epoch in range(1, cfg["epochs"] + 1):
@@ -169,6 +189,8 @@ def fit(task: Task, model: nn.Module, cfg: dict, generator: torch.Generator, met
                         "valid_metric": score, "seconds": took, "examples_per_s": n_examples / took})
         log(f"epoch {epoch:3d}  train_loss {train_loss:.4f}  valid_loss {valid['loss']:.4f}  "
             f"valid_{metric} {score:.4f}  {took:.1f}s  {n_examples / took:.0f} ex/s")
+        if on_epoch is not None:
+            on_epoch(epoch, score)
         if improved(score, valid["loss"], best, direction):
             best, best_epoch, best_state = (score, valid["loss"]), epoch, copy.deepcopy(model.state_dict())
         elif epoch - best_epoch >= cfg["patience"]:

@@ -48,7 +48,8 @@ class Field:
         return text + (" (or null)" if self.nullable else "")
 
 
-_KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true/false", list: "a list"}
+_KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true/false", list: "a list",
+               dict: "a mapping"}
 
 
 def _type_ok(value: Any, kind: type | tuple[type, ...]) -> bool:
@@ -103,7 +104,16 @@ GLOBAL_SCHEMA: dict = {
     "threads": Field(int, min=0),
     "compare_by": Field(str, choices=("hidden", "params")),
     "reference_cell": Field(str, choices=CELL_NAMES),
+    "tune": {
+        "trials": Field(int, min=0, max=10_000),
+        "sampler": Field(str, choices=("tpe", "random")),
+        "prune": Field(bool),
+        "space": Field(dict),
+    },
 }
+
+# The settings a tuner searches, with the bounds a search range must stay within; lr on a log scale.
+TUNABLE = {"lr": ("train", 1e-7, 10.0), "dropout": ("model", 0.0, 0.9)}
 
 
 # Every leaf key a stage read from its params (dotted), for the dependency trace (stages/cli.py).
@@ -135,6 +145,24 @@ class Params(dict):
 
     def values(self) -> list[Any]:  # type: ignore[override]
         return [self[k] for k in self]
+
+    def replaced(self, updates: dict[str, Any]) -> Params:
+        """A copy with the dotted keys of `updates` (`pos.train.lr`) set to new values; reads are still noted."""
+        data = _plain(self)
+        for dotted, value in updates.items():
+            *parents, leaf = dotted.split(".")
+            node = data
+            for part in parents:
+                node = node[part]
+            if leaf not in node:
+                raise KeyError(dotted)
+            node[leaf] = value
+        return Params(data, self._prefix)
+
+
+def _plain(value: Any) -> Any:
+    """Nested dicts copied without noting any read (dict.items, not Params.items)."""
+    return {k: _plain(v) for k, v in dict.items(value)} if isinstance(value, dict) else value
 
 
 class Yaml12Loader(yaml.SafeLoader):
@@ -172,6 +200,7 @@ def load_params(path: str | Path = "params.yaml", recipe: str | None = None) -> 
             raise UserError(f"params.yaml: unknown key {key} (allowed here: {allowed})")
     validate({k: v for k, v in params.items() if k in GLOBAL_SCHEMA}, GLOBAL_SCHEMA)
     _check_lists(params)
+    _check_space(params)
     if recipe is not None:
         if not is_recipe_name(recipe):
             raise UserError(f"unknown recipe {recipe!r}: there is no recipes/{recipe}.py "
@@ -180,6 +209,23 @@ def load_params(path: str | Path = "params.yaml", recipe: str | None = None) -> 
             raise UserError(f"params.yaml: missing section {recipe} (the recipe's settings)")
         validate(params[recipe], load_recipe(recipe).SCHEMA, recipe + ".")
     return Params(params)
+
+
+def _check_space(params: dict) -> None:
+    """Every listed recipe has a search range [low, high] for each tunable setting, within its bounds."""
+    space = params["tune"]["space"]
+    for name in params["recipes"]:
+        ranges = space.get(name)
+        if not isinstance(ranges, dict) or set(ranges) != set(TUNABLE):
+            raise UserError(f"params.yaml: tune.space.{name} must give ranges for {', '.join(TUNABLE)} "
+                            f"(e.g. {{lr: [0.0003, 0.03], dropout: [0.0, 0.5]}}), got {ranges!r}")
+        for key, (_, low_bound, high_bound) in TUNABLE.items():
+            pair = ranges[key]
+            ok = (isinstance(pair, list) and len(pair) == 2 and all(_type_ok(v, float) for v in pair)
+                  and low_bound <= pair[0] <= pair[1] <= high_bound)
+            if not ok:
+                raise UserError(f"params.yaml: tune.space.{name}.{key} must be [low, high] with "
+                                f"{low_bound:g} <= low <= high <= {high_bound:g}, got {pair!r}")
 
 
 def _check_lists(params: dict) -> None:

@@ -17,12 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 TRACE_ENV = "RNN_RECIPES_TRACE"
 
 
-def parser(description: str, with_run: bool = False) -> argparse.ArgumentParser:
-    """An argument parser taking a recipe name (and a cell and seed for runs)."""
-    ap = argparse.ArgumentParser(description=description)
+def parser(description: str, with_run: bool = False, with_cell: bool = False) -> argparse.ArgumentParser:
+    """An argument parser taking a recipe name (and a cell, and a seed for runs)."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("recipe", help="which recipe: one of params.yaml's recipes (recipes/<name>.py)")
-    if with_run:
+    if with_run or with_cell:
         ap.add_argument("cell", help=f"recurrent cell: {', '.join(CELL_NAMES)}")
+    if with_run:
         ap.add_argument("seed", type=int, help="training seed (one of params.yaml's seeds)")
     ap.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     return ap

@@ -1,22 +1,48 @@
-"""Stage: compare cells across recipes and seeds; write metrics/summary.json,
-reports/comparison.md, reports/plots/*.png and reports/curves/*.csv (for `dvc plots`)."""
+"""Stage: compare cells across recipes and seeds; write metrics/summary.json (what DVC shows),
+reports/summary.json (every statistic), reports/comparison.md, reports/plots/*.png and
+reports/curves/*.csv (for `dvc plots`)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from recipes.atomic import atomic_paths, json_text
 from recipes.errors import UserError
 from recipes.params import load_params
 from stages import cli, paths, plots, report
-from stages.summary import load_histories, load_runs, read_prepared, summarize
+from stages.summary import load_histories, load_runs, read_optional, read_prepared, summarize, tracked_metrics
 
 
-def recipe_section(name: str, summary: dict, runs: dict, histories: dict, meta: dict, facts: dict,
-                   matched: bool) -> str:
-    """The report's part for one recipe: dataset, baseline, table, plots, claims."""
+def read_tunings(name: str, cells: list[str]) -> dict[str, dict]:
+    """The tune stages' choices for the recipe's cells; empty when tuning is off."""
+    tunings = {cell: read_optional(paths.tuning_file(name, cell)) for cell in cells}
+    return {cell: tuned for cell, tuned in tunings.items() if tuned and tuned["trials"] > 0}
+
+
+def tuning_part(name: str, tunings: dict[str, dict], plot_dir: Path) -> str:
+    """The report's tuning paragraph for one recipe (and its best-so-far plot when tuned)."""
+    if not tunings:
+        return "Tuning: off (`tune.trials: 0`): every cell trains with the recipe's params.yaml settings."
+    first = next(iter(tunings.values()))
+    plots.best_so_far(name, first["metric"], first["direction"], tunings, plot_dir / f"{name}_tuning.png")
+    return ("**Tuned settings** (Optuna, the same number of trials per cell, seed 0, validation "
+            f"{first['metric']}; trial 0 is params.yaml's settings)\n\n" + report.tuning_table(tunings)
+            + f"\n\n![best so far by trial](plots/{name}_tuning.png)")
+
+
+def claims(summary: dict, runs: dict, histories: dict, facts: dict, matched: bool, timing: dict) -> str:
+    """The seed document's three claims checked on this recipe's runs."""
     headline, direction = facts["headline"], facts["directions"][facts["headline"]]
-    quality = list(next(iter(runs.values()))[0]["test"])
+    return ("1. Cell complexity grows RNN < GRU < LSTM\n" + report.claim_complexity(summary, matched, timing) + "\n"
+            f"2. Gated cells beat the vanilla RNN (test {headline}, {direction} is better)\n"
+            + report.claim_gated(runs, headline, direction) + "\n"
+            "3. Trainability\n" + report.claim_trainability(histories, facts["directions"][facts["metric"]]))
+
+
+def recipe_section(name: str, summary: dict, meta: dict, facts: dict, quality: list[str], timing: dict,
+                   tuning: str, claims_text: str) -> str:
+    """The report's part for one recipe: dataset, baseline, table, tuning, plots, claims."""
     baseline = meta["baseline"]
     baseline_text = ", ".join(f"{k} {v:.3f}" for k, v in baseline.items() if k != "name")
     sizes = " / ".join(f"{meta['sizes'][k]:,}" for k in ("train", "valid", "test"))
@@ -24,14 +50,38 @@ def recipe_section(name: str, summary: dict, runs: dict, histories: dict, meta: 
         f"## {name} ({facts['topology']})",
         f"Dataset: {meta['source'].get('dataset')} — {sizes} examples (train / valid / test). "
         f"Baseline ({baseline['name']}): {baseline_text}.",
-        report.recipe_table(summary, quality),
+        report.recipe_table(summary, quality, timing),
+        tuning,
         f"![validation curves](plots/{name}_curves.png) ![quality vs parameters](plots/{name}_quality.png)",
-        "**Claims checked on this recipe**\n\n"
-        "1. Cell complexity grows RNN < GRU < LSTM\n" + report.claim_complexity(summary, matched) + "\n"
-        f"2. Gated cells beat the vanilla RNN (test {headline}, {direction} is better)\n"
-        + report.claim_gated(runs, headline, direction) + "\n"
-        "3. Trainability\n" + report.claim_trainability(histories, facts["directions"][facts["metric"]]),
+        "**Claims checked on this recipe**\n\n" + claims_text,
     ])
+
+
+def compare_recipe(name: str, params: dict, plot_dir: Path, curve_dir: Path) -> tuple[str, dict, dict]:
+    """Plots and curves of one recipe; its report section, its tracked metrics and its full record."""
+    runs = load_runs(name, params["cells"], params["seeds"])
+    if not runs:
+        raise UserError(f"no metrics for {name} in {paths.RUN_METRICS}: run `dvc repro` first")
+    summary = summarize(runs)
+    histories = {cell: load_histories(name, cell, params["seeds"]) for cell in runs}
+    meta, facts = read_prepared(name, "meta.json"), read_prepared(name, "recipe.json")
+    timing = read_optional(paths.TIMING / f"{name}.json")
+    if timing is None:
+        raise UserError(f"no {paths.TIMING / name}.json: run `dvc repro timing@{name}` first")
+    metric, headline = facts["metric"], facts["headline"]
+    plots.validation_curves(name, metric, facts["directions"][metric], histories, plot_dir / f"{name}_curves.png")
+    plots.quality_vs_parameters(name, headline, facts["directions"][headline], summary,
+                                plot_dir / f"{name}_quality.png")
+    plots.write_curves_csv(histories, curve_dir / f"{name}_valid_{metric}.csv")
+    tunings = read_tunings(name, list(runs))
+    quality = list(next(iter(runs.values()))[0]["test"])
+    claims_text = claims(summary, runs, histories, facts, params["compare_by"] == "params", timing)
+    section = recipe_section(name, summary, meta, facts, quality, timing, tuning_part(name, tunings, plot_dir),
+                             claims_text)
+    record = {"headline": headline, "direction": facts["directions"][headline], "cells": summary,
+              "claims": report.verdicts(claims_text), "timing": timing,
+              "tuning": {cell: {k: v for k, v in tuned.items() if k != "table"} for cell, tuned in tunings.items()}}
+    return section, tracked_metrics(summary, quality), record
 
 
 def main() -> None:
@@ -40,35 +90,25 @@ def main() -> None:
     ap.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     params = load_params(ap.parse_args().params)
     matched, reference = params["compare_by"] == "params", params["reference_cell"]
-    summary_json, sections, headlines = {}, [], {}
-    outputs = paths.PLOTS, paths.CURVES, paths.REPORT, paths.SUMMARY
-    with atomic_paths(*outputs) as (plot_dir, curve_dir, report_file, summary_file):
+    tracked, full, sections, headlines = {}, {}, [], {}
+    outputs = paths.PLOTS, paths.CURVES, paths.REPORT, paths.FULL_SUMMARY, paths.SUMMARY
+    with atomic_paths(*outputs) as (plot_dir, curve_dir, report_file, full_file, summary_file):
         plot_dir.mkdir()
         curve_dir.mkdir()
         for name in params["recipes"]:
-            runs = load_runs(name, params["cells"], params["seeds"])
-            if not runs:
-                raise UserError(f"no metrics for {name} in {paths.RUN_METRICS}: run `dvc repro` first")
-            summary = summarize(runs)
-            histories = {cell: load_histories(name, cell, params["seeds"]) for cell in runs}
-            meta, facts = read_prepared(name, "meta.json"), read_prepared(name, "recipe.json")
-            metric, headline = facts["metric"], facts["headline"]
-            plots.validation_curves(name, metric, facts["directions"][metric], histories,
-                                    plot_dir / f"{name}_curves.png")
-            plots.quality_vs_parameters(name, headline, facts["directions"][headline], summary,
-                                        plot_dir / f"{name}_quality.png")
-            plots.write_curves_csv(histories, curve_dir / f"{name}_valid_{metric}.csv")
-            summary_json[name] = summary
-            headlines[name] = (headline, facts["directions"][headline])
-            sections.append(recipe_section(name, summary, runs, histories, meta, facts, matched))
+            section, tracked[name], full[name] = compare_recipe(name, params, plot_dir, curve_dir)
+            sections.append(section)
+            headlines[name] = (full[name]["headline"], full[name]["direction"])
         sizing = (f"Cells are matched by parameter count (within 2 % of {reference})."
                   if matched else "Every cell uses each recipe's `model.hidden_size`.")
         header = (f"# Cell comparison\n\nRegenerated by `dvc repro` (stage `compare`). Seeds: {params['seeds']}; "
                   f"values are mean ± sample std over seeds. {sizing}\n")
-        overview = "## Overview\n\n" + report.overview(summary_json, headlines)
+        summaries = {name: record["cells"] for name, record in full.items()}
+        overview = "## Overview\n\n" + report.overview(summaries, headlines)
         report_file.write_text(header + "\n" + "\n\n".join([overview, *sections]) + "\n")
-        summary_file.write_text(json_text(summary_json))
-    print(f"wrote {paths.REPORT}, {paths.SUMMARY}, {paths.PLOTS}/ and {paths.CURVES}/")
+        full_file.write_text(json_text(full))
+        summary_file.write_text(json_text(tracked))
+    print(f"wrote {paths.REPORT}, {paths.SUMMARY}, {paths.FULL_SUMMARY}, {paths.PLOTS}/ and {paths.CURVES}/")
 
 
 if __name__ == "__main__":

@@ -70,3 +70,21 @@ def quality_vs_parameters(recipe: str, metric: str, direction: str, summary: dic
     ax.set(xlabel="trainable parameters", ylabel=f"test {metric} ({direction} is better)",
            title=f"{recipe}: {metric} vs parameters")
     _save(fig, ax, path)
+
+
+def best_so_far(recipe: str, metric: str, direction: str, tunings: dict[str, dict], path: Path) -> None:
+    """Best validation score of the completed trials among the first k, per cell."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    pick = max if direction == "higher" else min
+    for cell, tuned in tunings.items():
+        best, xs, ys = None, [], []
+        for k, row in enumerate(tuned["table"], start=1):
+            if row["state"] == "complete":
+                best = row["valid_score"] if best is None else pick(best, row["valid_score"])
+            if best is not None:
+                xs.append(k)
+                ys.append(best)
+        ax.plot(xs, ys, marker="o", label=f"{cell} ({tuned['trials']} trials)", color=COLORS.get(cell))
+    ax.set(xlabel="trials finished", ylabel=f"best validation {metric} so far ({direction} is better)",
+           title=f"{recipe}: tuning")
+    _save(fig, ax, path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 from scipy.stats import ttest_ind
 
@@ -16,18 +17,36 @@ def fmt(stat: dict, digits: int = 3) -> str:
     return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
 
 
-def recipe_table(summary: dict, quality: list[str]) -> str:
-    """One row per cell: size, parameters, quality mean ± std, time, throughput, best epoch."""
-    head = ["cell", "n", "hidden", "parameters", *quality, "train s", "s/epoch", "examples/s", "best epoch"]
+def recipe_table(summary: dict, quality: list[str], timing: dict) -> str:
+    """One row per cell: size, parameters, quality mean ± std, controlled step time, run wall clock, best epoch."""
+    head = ["cell", "n", "hidden", "parameters", *quality, "ms/step (controlled)", "train s (wall)",
+            "best epoch"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cell in [c for c in CELL_ORDER if c in summary]:
         s = summary[cell]
         row = [cell, str(s["parameters"]["n"]), f"{s['hidden_size']['mean']:.0f}", f"{s['parameters']['mean']:,.0f}",
-               *(fmt(s[q]) for q in quality), f"{s['train_seconds']['mean']:.1f}",
-               f"{s['seconds_per_epoch']['mean']:.2f}", f"{s['examples_per_s']['mean']:,.0f}",
-               fmt(s["best_epoch"], 1)]
+               *(fmt(s[q]) for q in quality), f"{timing['cells'][cell]['seconds_per_step'] * 1000:.1f}",
+               f"{s['train_seconds']['mean']:.1f}", fmt(s["best_epoch"], 1)]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def tuning_table(tunings: dict[str, dict]) -> str:
+    """One row per tuned cell: trials, chosen settings, best validation score against trial 0's (untuned)."""
+    lines = ["| cell | trials | lr | dropout | valid score (untuned → tuned) |", "|---|---|---|---|---|"]
+    for cell in [c for c in CELL_ORDER if c in tunings]:
+        tuned = tunings[cell]
+        untuned = tuned["untuned_valid_score"]
+        untuned_text = "diverged" if untuned is None else f"{untuned:.4f}"
+        lines.append(f"| {cell} | {tuned['trials']} | {tuned['settings']['train.lr']:.3g} | "
+                     f"{tuned['settings']['model.dropout']:.2f} | {untuned_text} → {tuned['valid_score']:.4f} |")
+    return "\n".join(lines)
+
+
+def verdicts(claims: str) -> dict[str, str]:
+    """The verdicts in the claims' markdown: `- gru vs rnn: **holds** (…)` → {"gru vs rnn": "holds"}."""
+    found = re.findall(r"^- (.+?): \*\*(.+?)\*\*", claims, flags=re.MULTILINE)
+    return dict(found)
 
 
 def overview(summaries: dict[str, dict], headlines: dict[str, tuple[str, str]]) -> str:
@@ -52,15 +71,18 @@ def _ordered(summary: dict, key: str) -> tuple[bool, str]:
     return all(a < b for a, b in zip(values, values[1:])), text
 
 
-def claim_complexity(summary: dict, matched: bool) -> str:
-    """Claim 1: parameters and time per epoch grow RNN < GRU < LSTM."""
+def claim_complexity(summary: dict, matched: bool, timing: dict) -> str:
+    """Claim 1: parameters and time per epoch grow RNN < GRU < LSTM; time from the controlled measurement."""
     params_ok, params_text = _ordered(summary, "parameters")
-    time_ok, time_text = _ordered(summary, "seconds_per_epoch")
+    steps = {cell: {"seconds_per_epoch": {"mean": timing["cells"][cell]["seconds_per_epoch"]}}
+             for cell in summary if cell in timing["cells"]}
+    time_ok, time_text = _ordered(steps, "seconds_per_epoch")
     params_verdict = "holds" if params_ok else "does not hold"
     if matched:
         params_verdict = "matched by design (compare_by: params)"
     return (f"- parameters: **{params_verdict}** ({params_text})\n"
-            f"- seconds per epoch: **{'holds' if time_ok else 'does not hold'}** ({time_text})")
+            f"- seconds per epoch: **{'holds' if time_ok else 'does not hold'}** ({time_text}; "
+            f"stage timing: {timing['method']})")
 
 
 def welch(a: list[float], b: list[float]) -> float:

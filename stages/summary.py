@@ -60,6 +60,18 @@ def summarize(runs: dict[str, list[dict]]) -> dict[str, dict[str, dict[str, floa
     return summary
 
 
+def tracked_metrics(summary: dict, quality: list[str]) -> dict[str, dict[str, float]]:
+    """What `dvc metrics diff` and `dvc exp show` show per cell: the mean of each test quality metric
+    (the loss aside), the parameter count and the best epoch; no wall clock, no spreads."""
+    keys = [q for q in quality if q != "loss"] + ["parameters", "best_epoch"]
+    return {cell: {k: round(stats[k]["mean"], 4) for k in keys} for cell, stats in summary.items()}
+
+
+def read_optional(path: Path) -> dict | None:
+    """A JSON file's content, or None where it does not exist."""
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def read_prepared(recipe: str, name: str) -> dict:
     """A JSON file of a prepared recipe: meta.json (dataset, sizes, baseline) or recipe.json
     (topology, metric, headline and each metric's direction)."""

@@ -6,10 +6,11 @@ import io
 from recipes.atomic import atomic_paths, write_torch
 from recipes.cells import count_parameters
 from recipes.engine import fit
-from recipes.params import load_params
+from recipes.params import TUNABLE, load_params
 from recipes.sizing import hidden_size_for
 from stages import cli, paths
 from stages.runs import build, start_run
+from stages.tuning import tuned_params
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_metric", "seconds", "examples_per_s"]
 
@@ -27,8 +28,7 @@ def history_csv(history: list[dict]) -> str:
 def main() -> None:
     """Train with early stopping and write models/ and reports/history/."""
     args = cli.parser(__doc__, with_run=True).parse_args()
-    params = load_params(args.params, args.recipe)
-    cli.check_cell(args.cell)
+    params = tuned_params(load_params(args.params, args.recipe), args.recipe, cli.check_cell(args.cell))
     run = start_run(params, args.recipe, args.seed)
     hidden = hidden_size_for(run.recipe, params, args.recipe, run.meta, args.cell)
     model = build(run, args.cell, hidden)
@@ -40,7 +40,8 @@ def main() -> None:
     summary = {"hidden_size": hidden, "parameters": n_params, "best_epoch": result.best_epoch,
                "epochs_run": result.epochs_run, "train_seconds": result.train_seconds,
                "seconds_per_epoch": result.train_seconds / result.epochs_run,
-               "examples_per_s": result.examples_per_s, "tokens_per_s": result.tokens_per_s}
+               "examples_per_s": result.examples_per_s, "tokens_per_s": result.tokens_per_s,
+               "settings": {f"{part}.{name}": run.section[part][name] for name, (part, _, _) in TUNABLE.items()}}
     checkpoint = {"cell": args.cell, "state_dict": model.state_dict(), "train": summary}
     with atomic_paths(paths.HISTORY / args.recipe / f"{name}.csv", paths.MODELS / args.recipe / f"{name}.pt") as (
             history, weights):

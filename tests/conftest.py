@@ -57,9 +57,14 @@ def recipe_tests(name: str) -> ModuleType:
     return importlib.import_module(f"tests.test_{name}")
 
 
+TINY_TRIALS = 2
+
+
 def tiny_params(params: dict, fixtures: Path) -> dict:
-    """The committed params shrunk to seconds of work: one seed, each recipe's own `tiny` settings."""
+    """The committed params shrunk to seconds of work: one seed, each recipe's own `tiny` settings,
+    and tuning on with 2 trials per recipe × cell (so the tiny study runs every stage's full code path)."""
     params["seeds"] = [0]
+    params["tune"]["trials"] = TINY_TRIALS
     for name in params["recipes"]:
         recipe_tests(name).tiny(params[name], fixtures / name)
     return params

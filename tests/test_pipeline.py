@@ -10,14 +10,16 @@ from tests.conftest import dvc
 
 def test_repro_writes_run_metrics_and_summary(study):
     params = yaml.safe_load((study / "params.yaml").read_text())
-    summary = json.loads((study / "metrics/summary.json").read_text())
+    summary = json.loads((study / "reports/summary.json").read_text())
+    tracked = json.loads((study / "metrics/summary.json").read_text())
     for recipe in params["recipes"]:
         facts = json.loads((study / f"data/prepared/{recipe}/recipe.json").read_text())
         for cell in params["cells"]:
             run = json.loads((study / f"metrics/runs/{recipe}/{cell}-seed0.json").read_text())
             assert run["cell"] == cell and run["parameters"] > 0 and run["epochs_run"] >= 1
             assert set(facts["directions"]) >= set(run["test"])
-            assert summary[recipe][cell]["parameters"]["n"] == 1
+            assert summary[recipe]["cells"][cell]["parameters"]["n"] == 1
+            assert tracked[recipe][cell]["parameters"] == run["parameters"]
             history = (study / f"reports/history/{recipe}/{cell}-seed0.csv").read_text().splitlines()
             assert history[0].startswith("epoch,train_loss,valid_loss,valid_metric")
             assert (study / f"reports/samples/{recipe}/{cell}-seed0/samples.md").exists()
@@ -53,7 +55,8 @@ def test_editing_one_recipe_file_reruns_only_that_recipe(study):
         path.write_text(original)
     assert changed and all(f"@{name}" in stage for stage in changed), changed
     runs = {f"{stage}@{name}-{cell}-0" for stage in ("train", "evaluate") for cell in params["cells"]}
-    assert changed == {f"download@{name}", f"prepare@{name}"} | runs
+    tunes = {f"tune@{name}-{cell}" for cell in params["cells"]}
+    assert changed == {f"download@{name}", f"prepare@{name}", f"timing@{name}"} | runs | tunes
 
 
 def test_changing_one_recipe_param_reruns_only_that_recipe(study):
