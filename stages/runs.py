@@ -9,9 +9,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from recipes.atomic import load_torch
+from recipes.atomic import load_torch, read_json
 from recipes.contract import load_recipe
 from recipes.engine import resolve_device, seed_everything, set_threads
+from recipes.params import Params
 from stages import paths
 
 
@@ -51,3 +52,9 @@ def load_trained(run: Run, recipe_name: str, cell: str, seed: int) -> tuple[nn.M
     model = build(run, cell, checkpoint["train"]["hidden_size"])
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval(), checkpoint["train"]
+
+
+def tuned_params(params: Params, recipe_name: str, cell: str) -> Params:
+    """`params` with the settings the tune stage chose for (recipe, cell); unchanged when tuning is off."""
+    chosen = read_json(paths.tuning_file(recipe_name, cell), f"dvc repro tune@{recipe_name}-{cell}")
+    return params.replaced({f"{recipe_name}.{key}": value for key, value in chosen["settings"].items()})

@@ -9,8 +9,7 @@ from recipes.engine import fit
 from recipes.params import TUNABLE, load_params
 from recipes.sizing import hidden_size_for
 from stages import cli, paths
-from stages.runs import build, start_run
-from stages.tuning import tuned_params
+from stages.runs import build, start_run, tuned_params
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_metric", "seconds", "examples_per_s"]
 

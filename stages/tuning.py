@@ -21,7 +21,6 @@ import json
 import time
 from typing import Any, Callable
 
-from recipes.atomic import read_json
 from recipes.contract import HIGHER
 from recipes.engine import Diverged, fit
 from recipes.errors import UserError
@@ -32,12 +31,11 @@ from stages.runs import build, start_run
 
 TRIAL_SEED = 0
 JOURNAL = paths.JOURNAL
-
-
-def tuned_params(params: Params, recipe: str, cell: str) -> Params:
-    """`params` with the settings the tune stage chose for (recipe, cell); unchanged when tuning is off."""
-    chosen = read_json(paths.tuning_file(recipe, cell), f"dvc repro tune@{recipe}-{cell}")
-    return params.replaced({f"{recipe}.{key}": value for key, value in chosen["settings"].items()})
+# TPE samples at random for its first trials (trial 0 is params.yaml's), then models the scores.
+TPE_STARTUP_TRIALS = 4
+# A trial may be pruned from epoch 3 on, once 3 trials have finished: a low learning rate
+# starts slowly, and pruning after one epoch would favour high ones.
+PRUNER = {"n_startup_trials": 3, "n_warmup_steps": 3}
 
 
 def setting_keys() -> dict[str, str]:
@@ -58,7 +56,8 @@ def data_fingerprint(recipe: str) -> str:
 def study_name(params: Params, recipe: str, cell: str) -> str:
     """`<recipe>-<cell>-<fingerprint>`: the fingerprint covers what trials depend on, not their number."""
     tune, section = params["tune"], params[recipe]
-    depends = {"space": tune["space"][recipe], "sampler": tune["sampler"], "prune": tune["prune"],
+    depends = {"space": tune["space"][recipe], "sampler": tune["sampler"], "tpe_startup": TPE_STARTUP_TRIALS,
+               "pruner": PRUNER if tune["prune"] else None,
                "seed": params["seed"], "model": section["model"], "train": section["train"],
                "threads": params["threads"], "device": params["device"], "compare_by": params["compare_by"],
                "reference_cell": params["reference_cell"], "data": data_fingerprint(recipe)}
@@ -76,10 +75,9 @@ def make_study(params: Params, recipe: str, cell: str, direction: str) -> Any:
     tune = params["tune"]
     JOURNAL.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(JOURNAL / f"{recipe}-{cell}.log")))
-    sampler = (optuna.samplers.TPESampler(seed=params["seed"], n_startup_trials=4) if tune["sampler"] == "tpe"
-               else optuna.samplers.RandomSampler(seed=params["seed"]))
-    pruner = (optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1) if tune["prune"]
-              else optuna.pruners.NopPruner())
+    sampler = (optuna.samplers.TPESampler(seed=params["seed"], n_startup_trials=TPE_STARTUP_TRIALS)
+               if tune["sampler"] == "tpe" else optuna.samplers.RandomSampler(seed=params["seed"]))
+    pruner = optuna.pruners.MedianPruner(**PRUNER) if tune["prune"] else optuna.pruners.NopPruner()
     return optuna.create_study(study_name=study_name(params, recipe, cell), storage=storage, load_if_exists=True,
                                direction="maximize" if direction == HIGHER else "minimize",
                                sampler=sampler, pruner=pruner)

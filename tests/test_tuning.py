@@ -14,7 +14,7 @@ from dvc.repo import Repo
 
 from recipes.params import Params
 from stages import paths
-from stages.tuning import tuned_params
+from stages.runs import tuned_params
 from tests.conftest import TINY_TRIALS
 
 
