@@ -25,6 +25,14 @@ from stages.compare import read_tunings
 OUT_MD, OUT_JSON, OUT_PLOTS = Path("reports/tuning.md"), Path("reports/tuning.json"), Path("reports/tuning")
 
 
+def revision_label(source: str) -> str:
+    """`source` as the report names it: a file path as given, a git revision as its short commit."""
+    if Path(source).is_file():
+        return source
+    shown = subprocess.run(["git", "rev-parse", "--short", source], capture_output=True, text=True)
+    return shown.stdout.strip() or source
+
+
 def read_untuned(source: str) -> dict:
     """reports/summary.json from a file path, or from the git revision `source`."""
     if Path(source).is_file():
@@ -108,10 +116,10 @@ def main() -> None:
                   f"{params['tune']['trials']} Optuna trials ({params['tune']['sampler']} sampler"
                   f"{', median pruning' if params['tune']['prune'] else ''}) per recipe × cell, each a real "
                   f"training with seed 0 scored on validation; trial 0 is params.yaml's settings. The chosen "
-                  f"settings then train seeds {params['seeds']}. Untuned: `{args.untuned}`.{wall}\n")
+                  f"settings then train seeds {params['seeds']}. Untuned: `{revision_label(args.untuned)}`.{wall}\n")
         md_file.write_text(header + "\n" + "\n\n".join(sections) + "\n")
         json_file.write_text(json_text({"trials": params["tune"]["trials"], "wall_seconds": args.wall_seconds,
-                                        "recipes": records}))
+                                        "untuned": revision_label(args.untuned), "recipes": records}))
     print(f"wrote {OUT_MD}, {OUT_JSON} and {OUT_PLOTS}/")
 
 
