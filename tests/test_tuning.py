@@ -54,9 +54,12 @@ def test_the_report_shows_the_chosen_settings(study):
 
 def run_tune(repo: Path, recipe: str, cell: str) -> subprocess.Popen:
     """`python -m stages.tune recipe cell` in `repo`, its output piped."""
+    # A shell's background jobs start with SIGINT ignored, and Python then never raises KeyboardInterrupt:
+    # give the child the default disposition, as a terminal's Ctrl-C would find it.
     return subprocess.Popen([sys.executable, "-m", "stages.tune", recipe, cell], cwd=repo, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def tuning_copy(study: Path, root: Path, trials: int) -> Path:
