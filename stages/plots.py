@@ -7,6 +7,8 @@ from pathlib import Path
 
 import matplotlib
 
+from recipes.contract import better
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -75,12 +77,11 @@ def quality_vs_parameters(recipe: str, metric: str, direction: str, summary: dic
 def best_so_far(recipe: str, metric: str, direction: str, tunings: dict[str, dict], path: Path) -> None:
     """Best validation score of the completed trials among the first k, per cell."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    pick = max if direction == "higher" else min
     for cell, tuned in tunings.items():
         best, xs, ys = None, [], []
         for k, row in enumerate(tuned["table"], start=1):
-            if row["state"] == "complete":
-                best = row["valid_score"] if best is None else pick(best, row["valid_score"])
+            if row["state"] == "complete" and (best is None or better(direction, row["valid_score"], best)):
+                best = row["valid_score"]
             if best is not None:
                 xs.append(k)
                 ys.append(best)
