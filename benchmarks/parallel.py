@@ -51,12 +51,12 @@ def largest_difference(first: dict[str, dict], second: dict[str, dict]) -> float
     return max((abs(first[f][k] - second[f][k]) for f in first for k in first[f]), default=0.0)
 
 
-def kept_section(path: Path) -> str:
-    """This benchmark's section of an existing benchmark.md (for the speed benchmark to keep), or ""."""
+def kept_section(path: Path, start: str = SECTION_START, end: str = SECTION_END) -> str:
+    """A benchmark's section (between its `start` and `end` markers) of an existing benchmark.md, or ""."""
     text = path.read_text() if path.exists() else ""
-    if SECTION_START not in text:
+    if start not in text:
         return ""
-    return "\n" + text[text.index(SECTION_START): text.index(SECTION_END) + len(SECTION_END)] + "\n"
+    return "\n" + text[text.index(start): text.index(end) + len(end)] + "\n"
 
 
 def training_seconds() -> float:
@@ -95,11 +95,11 @@ def markdown(result: dict) -> str:
     ])
 
 
-def write_section(path: Path, section: str) -> None:
-    """Put `section` into benchmark.md, replacing an earlier one and keeping the rest."""
+def write_section(path: Path, section: str, start: str = SECTION_START, end: str = SECTION_END) -> None:
+    """Put `section` (marked by `start` … `end`) into benchmark.md, replacing an earlier one, keeping the rest."""
     text = path.read_text() if path.exists() else ""
-    if SECTION_START in text:
-        text = text[: text.index(SECTION_START)] + text[text.index(SECTION_END) + len(SECTION_END):].lstrip("\n")
+    if start in text:
+        text = text[: text.index(start)] + text[text.index(end) + len(end):].lstrip("\n")
     write_text(path, text.rstrip("\n") + "\n\n" + section + "\n")
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks import translation
 from benchmarks.parallel import kept_section
 from recipes.atomic import write_json, write_text
 from recipes.batching import random_batches
@@ -207,7 +208,8 @@ def main() -> None:
             rows.append(bench_one(params, recipe, cell, args.max_batches, shuffled, args.reps, args.chunk))
             print(progress_line(rows[-1]))
     report = Path(args.out) / "benchmark.md"
-    write_text(report, markdown(rows, torch.get_num_threads()) + kept_section(report))
+    kept = kept_section(report) + kept_section(report, translation.SECTION_START, translation.SECTION_END)
+    write_text(report, markdown(rows, torch.get_num_threads()) + kept)
     write_json(Path(args.out) / "benchmark.json", rows)
 
 

@@ -62,7 +62,7 @@ class Recipe(Protocol):
 
     SCHEMA: dict
     TOPOLOGY: str
-    METRIC: str  # validation metric that picks the best epoch
+    METRIC: str  # validation metric that picks the best epoch (see `selection_metric`)
     HEADLINE: str  # test metric the report's claims use
     DIRECTIONS: dict[str, str]  # every metric evaluate returns → HIGHER or LOWER is better
 
@@ -100,6 +100,16 @@ def load_recipe(name: str) -> ModuleType:
     if missing:
         raise UserError(f"recipes/{name}.py is not a recipe: it lacks {', '.join(sorted(missing))}")
     return module
+
+
+def selection_metric(recipe: ModuleType, section: dict) -> str:
+    """The validation metric that picks the best epoch: the recipe's `train.select_by` when it has one
+    and it is not `auto`; with `auto`, its SENTENCE_METRIC on a real dataset (any but `embedded`),
+    where a whole-sentence exact match hardly ever leaves 0; else its METRIC."""
+    chosen, real = section["train"].get("select_by", "auto"), section["source"]["dataset"] != "embedded"
+    if chosen != "auto":
+        return chosen
+    return getattr(recipe, "SENTENCE_METRIC", recipe.METRIC) if real else recipe.METRIC
 
 
 def better(direction: str, new: float, old: float) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from sacrebleu.metrics import BLEU
 from torchtext.data.metrics import bleu_score
 
 
@@ -40,3 +41,13 @@ def exact_match(candidates: list[list[str]], references: list[list[list[str]]]) 
     if not candidates:
         return 0.0
     return sum(c in refs for c, refs in zip(candidates, references)) / len(candidates)
+
+
+def sacre_bleu(hypotheses: list[str], references: list[list[str]], lowercase: bool) -> tuple[float, str]:
+    """Corpus sacreBLEU (0–100, its default 13a tokenizer) of detokenized hypotheses against raw reference
+    texts, any number per hypothesis, and sacreBLEU's signature of how it was computed.
+    `lowercase` when the model only ever sees lower-cased text."""
+    streams = [[refs[i] if i < len(refs) else None for refs in references]
+               for i in range(max(map(len, references), default=0))]  # [n_refs][n_hypotheses], None pads
+    bleu = BLEU(lowercase=lowercase)
+    return float(bleu.corpus_score(hypotheses, streams).score), str(bleu.get_signature())

@@ -4,6 +4,10 @@
 
 Raw format (data/raw/pos/): train.jsonl (+ validation.jsonl, test.jsonl),
 rows {"tokens": [str], "tags": [str]}; SOURCE.json lists the tag names.
+
+Each word is read twice: its embedding (rare words share `<unk>`) and a
+character CNN over its spelling, so a word never seen in training is still
+tagged by its characters (a suffix, a radical, a digit).
 """
 
 from __future__ import annotations
@@ -58,8 +62,9 @@ SCHEMA = {
         "test_fraction": Field(float, min=0.0, max=0.5),
         "max_len": Field(int, min=1),
         "min_freq": Field(int, min=1),
+        "max_word_chars": Field(int, min=1),
     },
-    "model": MODEL_SCHEMA,
+    "model": {**MODEL_SCHEMA, "char_embed_dim": Field(int, min=1), "char_filters": Field(int, min=0)},
     "train": TRAIN_SCHEMA,
     "evaluate": {"samples": Field(int, min=0)},
 }
@@ -150,8 +155,26 @@ def most_frequent_tag_baseline(train: list[dict], test: list[dict]) -> float:
     return sum(p == t for p, t in pairs) / max(len(pairs), 1)
 
 
+def spell(words: list[list[str]], char_itos: list[str], max_chars: int) -> tuple[Tensor, Tensor]:
+    """Each distinct word's first `max_chars` characters as ids: (spellings [W, max_chars], and for
+    every sentence position the row of its word, [N, T], padding → row 0, the empty spelling)."""
+    stoi = {c: i for i, c in enumerate(char_itos)}
+    unk, table = stoi[text.UNK], {"": 0}
+    for sentence in words:
+        for word in sentence:
+            table.setdefault(word, len(table))
+    spellings = torch.full((len(table), max_chars), text.PAD_ID, dtype=torch.long)
+    for word, row in table.items():
+        ids = [stoi.get(c, unk) for c in word[:max_chars]]
+        spellings[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    rows_of = torch.zeros(len(words), max(map(len, words), default=0), dtype=torch.long)
+    for i, sentence in enumerate(words):
+        rows_of[i, : len(sentence)] = torch.tensor([table[w] for w in sentence], dtype=torch.long)
+    return spellings, rows_of
+
+
 def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
-    """Split, cut to `max_len`, encode words and tags as tensors."""
+    """Split, cut to `max_len`, encode words, their spellings and tags as tensors."""
     data = section["data"]
     source = sources.read_source(raw_dir)
     fmt = ROW.with_allowed(tags=source["tags"])
@@ -160,46 +183,74 @@ def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
         for row in split:
             row["tokens"], row["tags"] = row["tokens"][: data["max_len"]], row["tags"][: data["max_len"]]
     itos = text.build_vocab([r["tokens"] for r in splits["train"]], data["min_freq"])
+    char_itos = text.build_vocab([c for r in splits["train"] for w in r["tokens"] for c in w], 1)
     tag_id = {t: i for i, t in enumerate(source["tags"])}
     tensors = {}
     for name, split in splits.items():
         words, lengths = text.encode([r["tokens"] for r in split], itos)
+        spellings, word_rows = spell([r["tokens"] for r in split], char_itos, data["max_word_chars"])
         tags = torch.zeros_like(words)  # padding positions are masked out of the loss by `lengths`
         for i, row in enumerate(split):
             tags[i, : len(row["tags"])] = torch.tensor([tag_id[t] for t in row["tags"]])
-        tensors[name] = {"tokens": words, "lengths": lengths, "tags": tags}
-    meta = {"vocab_size": len(itos), "tags": source["tags"], "unit": "tokens", "source": source,
+        tensors[name] = {"tokens": words, "lengths": lengths, "tags": tags, "spellings": spellings,
+                         "word_rows": word_rows}
+    meta = {"vocab_size": len(itos), "char_vocab_size": len(char_itos), "tags": source["tags"], "unit": "tokens",
+            "source": source,
             "sizes": {k: len(v["lengths"]) for k, v in tensors.items()},
             "tokens": {k: int(v["lengths"].sum()) for k, v in tensors.items()},
             "baseline": {"name": "most frequent tag per word",
                          "accuracy": most_frequent_tag_baseline(splits["train"], splits["test"])}}
-    save_prepared(out_dir, tensors, itos, meta)
+    save_prepared(out_dir, tensors, {"words": itos, "chars": char_itos}, meta)
 
 
 # ------------------------------------------------------------------- model
 
+class CharCNN(nn.Module):
+    """A word's spelling → one vector: character embeddings, a width-3 convolution, max over characters.
+    No recurrent cell, so a run still compares exactly one cell."""
+
+    def __init__(self, n_chars: int, embed_dim: int, filters: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(n_chars, embed_dim, padding_idx=text.PAD_ID)
+        self.conv = nn.Conv1d(embed_dim, filters, kernel_size=3, padding=1)
+        self.output_size = filters
+
+    def forward(self, spellings: Tensor) -> Tensor:
+        """spellings [W, C] character ids → [W, filters]."""
+        hidden = torch.relu(self.conv(self.embed(spellings).transpose(1, 2)))  # [W, F, C]
+        real = (spellings != text.PAD_ID)[:, None]  # [W, 1, C]: padding characters never win the max
+        return hidden.masked_fill(~real, 0.0).amax(-1)
+
+
 class Tagger(nn.Module):
-    """Embedding → recurrent cell (bidirectional by default) → linear per position."""
+    """Word embedding ⊕ character CNN → recurrent cell (bidirectional by default) → linear per position."""
 
     def __init__(self, cell: str, vocab_size: int, n_tags: int, embed_dim: int, hidden_size: int,
-                 num_layers: int, bidirectional: bool, dropout: float) -> None:
+                 num_layers: int, bidirectional: bool, dropout: float, chars: CharCNN | None = None) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=text.PAD_ID)
-        self.rnn = Recurrent(cell, embed_dim, hidden_size, num_layers, bidirectional, dropout)
+        self.chars = chars
+        width = embed_dim + (chars.output_size if chars is not None else 0)
+        self.rnn = Recurrent(cell, width, hidden_size, num_layers, bidirectional, dropout)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(self.rnn.output_size, n_tags)
 
-    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
-        """tokens [B, T], lengths [B] → tag logits [B, T, n_tags]."""
-        out, _ = self.rnn(self.drop(self.embed(tokens)), lengths)  # [B, T, H*D]
+    def forward(self, tokens: Tensor, lengths: Tensor, spellings: Tensor, word_rows: Tensor) -> Tensor:
+        """tokens [B, T], lengths [B], spellings [W, C] of the batch's words, word_rows [B, T] into
+        spellings → tag logits [B, T, n_tags]."""
+        words = self.embed(tokens)  # [B, T, E]
+        if self.chars is not None:
+            words = torch.cat([words, self.chars(spellings)[word_rows]], dim=-1)  # [B, T, E + char output]
+        out, _ = self.rnn(self.drop(words), lengths)  # [B, T, H*D]
         return self.out(self.drop(out))
 
 
 def build_model(section: dict, meta: dict, cell: str, hidden_size: int) -> nn.Module:
-    """The tagger for `cell` at `hidden_size`."""
+    """The tagger for `cell` at `hidden_size` (with the character CNN unless model.char_filters is 0)."""
     m = section["model"]
+    chars = CharCNN(meta["char_vocab_size"], m["char_embed_dim"], m["char_filters"]) if m["char_filters"] else None
     return Tagger(cell, meta["vocab_size"], len(meta["tags"]), m["embed_dim"], hidden_size,
-                  m["num_layers"], m["bidirectional"], m["dropout"])
+                  m["num_layers"], m["bidirectional"], m["dropout"], chars)
 
 
 # -------------------------------------------------------------------- task
@@ -213,7 +264,8 @@ class TaggingTask:
     """Batches, masked loss and tagging metrics, for the engine."""
 
     def __init__(self, section: dict, data_dir: Path, device: torch.device) -> None:
-        self.splits, self.itos, self.meta = load_prepared(data_dir)
+        self.splits, vocab, self.meta = load_prepared(data_dir)
+        self.itos, self.char_itos = vocab["words"], vocab["chars"]
         self.section, self.cfg = section, section["train"]
         self.device = device
         self.unk = self.itos.index(text.UNK)
@@ -222,10 +274,15 @@ class TaggingTask:
         """Length-bucketed index batches of the training split."""
         return bucket_batches(self.splits["train"]["lengths"], self.cfg["batch_size"], generator)
 
+    def tag(self, model: nn.Module, tokens: Tensor, lengths: Tensor, spellings: Tensor, word_rows: Tensor) -> Tensor:
+        """Logits [B, T, C] for a batch; only the spellings of the batch's own words go through the char CNN."""
+        used, rows = torch.unique(word_rows, return_inverse=True)  # rows [B, T] now index spellings[used]
+        return model(tokens.to(self.device), lengths, spellings[used].to(self.device), rows.to(self.device))
+
     def _forward(self, model: nn.Module, split: dict, index: Tensor):
         tokens, lengths = trim(split["tokens"], split["lengths"], index)
         mask = real_positions(lengths, tokens.size(1))
-        logits = model(tokens.to(self.device), lengths)  # [B, T, C]
+        logits = self.tag(model, tokens, lengths, split["spellings"], split["word_rows"][index, : tokens.size(1)])
         gold = split["tags"][index, : tokens.size(1)]
         return logits[mask.to(self.device)], gold[mask].to(self.device), tokens[mask], lengths
 
@@ -260,7 +317,8 @@ class TaggingTask:
         lines = []
         for i in range(min(self.section["evaluate"]["samples"], len(split["lengths"]))):
             n = int(split["lengths"][i])
-            logits = model(split["tokens"][i : i + 1, :n].to(self.device), split["lengths"][i : i + 1])
+            logits = self.tag(model, split["tokens"][i : i + 1, :n], split["lengths"][i : i + 1], split["spellings"],
+                              split["word_rows"][i : i + 1, :n])
             pred = logits[0].argmax(-1).tolist()
             tags = self.meta["tags"]
             cells = [f"{self.itos[w]}/{tags[g]}" + ("" if g == p else f"→{tags[p]}")
@@ -281,6 +339,7 @@ def predict(task: TaggingTask, model: nn.Module, inputs: list[str]) -> list[str]
     if not all(words):
         raise UserError("an input has no words: give each sentence words separated by spaces")
     ids, lengths = text.encode(words, task.itos)
-    tags = model(ids.to(task.device), lengths).argmax(-1).tolist()  # [B, T]
+    spellings, word_rows = spell(words, task.char_itos, task.section["data"]["max_word_chars"])
+    tags = task.tag(model, ids, lengths, spellings, word_rows).argmax(-1).tolist()  # [B, T]
     names = task.meta["tags"]
     return [" ".join(f"{w}/{names[t]}" for w, t in zip(ws, row)) for ws, row in zip(words, tags)]

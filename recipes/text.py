@@ -9,6 +9,7 @@ translation and captioning both provide it.
 
 from __future__ import annotations
 
+import re
 from typing import Iterable
 
 import torch
@@ -28,6 +29,13 @@ PAD_ID = 0  # every vocabulary puts <pad> first
 def tokenizer(name: str = "basic_english"):
     """A torchtext tokenizer by name (`basic_english` lower-cases and splits punctuation)."""
     return get_tokenizer(name)
+
+
+def detokenize(tokens: list[str]) -> str:
+    """Tokens back to running text for sacreBLEU: `a man , in a ( blue ) shirt .` → `a man, in a (blue) shirt.`"""
+    joined = " ".join(tokens)
+    joined = re.sub(r" ([.,!?)])", r"\1", joined)
+    return re.sub(r"\( ", "(", joined).replace(" ' ", "'")
 
 
 def build_vocab(sequences: Iterable[list[str]], min_freq: int, max_size: int | None = None,
@@ -128,6 +136,68 @@ def beam_search(model: nn.Module, inputs: tuple, bos: int, eos: int, max_len: in
             break
     best = max(finished or list(zip(beams, scores.tolist())), key=lambda f: f[1])[0]
     return [t for t in best[1:] if t != eos]
+
+
+@torch.no_grad()
+def beam_search_batch(model: nn.Module, inputs: tuple, bos: int, eos: int, max_len: int,
+                      beam_size: int) -> list[list[int]]:
+    """`beam_search` for every example of a batch at once, as one decoder batch of B × beam_size rows.
+
+    Each example owns `beam_size` slots; a slot without a live hypothesis scores -inf, so it
+    never reaches a top-k. An example stops where `beam_search` would; the batch stops when all have.
+    """
+    memory, mask, state = model.encode(*inputs)
+    device = next(model.parameters()).device
+    batch, k, dead = inputs[0].size(0), beam_size, float("-inf")
+    memory, mask = _repeat_each(memory, k), _repeat_each(mask, k)  # [B*K, S, ...]
+    state = map_state(state, lambda s: s.repeat_interleave(k, dim=1))  # [L, B*K, H]
+    scores = torch.full((batch, k), dead, device=device)
+    scores[:, 0] = 0.0  # one live hypothesis per example: <bos>
+    beams = [[[bos]] * k for _ in range(batch)]
+    finished: list[list[tuple[list[int], float]]] = [[] for _ in range(batch)]
+    done = [False] * batch
+    for _ in range(max_len):
+        last = torch.tensor([[b[-1]] for slots in beams for b in slots], device=device)  # [B*K, 1]
+        logits, state = model.decoder(last, state, memory, mask)
+        total = scores[:, :, None] + logits[:, -1].log_softmax(-1).view(batch, k, -1)  # [B, K, V]
+        top = total.view(batch, -1).topk(k, dim=-1)  # [B, K]: the best continuations over all slots
+        origin = torch.arange(batch * k, device=device).view(batch, k)  # which row each new slot continues
+        new_scores = torch.full_like(scores, dead)
+        for b, (values, flats) in enumerate(zip(top.values.tolist(), top.indices.tolist())):
+            if done[b]:
+                continue
+            live = []
+            for score, flat in zip(values, flats):
+                row, token = divmod(flat, total.size(2))
+                if token == eos:
+                    finished[b].append((beams[b][row] + [token], score))
+                else:
+                    live.append((beams[b][row] + [token], score, b * k + row))
+            for slot, (hypothesis, score, row) in enumerate(live):
+                beams[b][slot], new_scores[b, slot], origin[b, slot] = hypothesis, score, row
+            if not live or (finished[b] and max(f[1] for f in finished[b]) >= max(s for _, s, _ in live)):
+                done[b] = True  # `beam_search` breaks here
+                new_scores[b] = dead
+            else:
+                beams[b][len(live):] = [beams[b][0]] * (k - len(live))  # dead slots: any token, score -inf
+        if all(done):
+            break
+        scores, index = new_scores, origin.flatten()
+        state = map_state(state, lambda s, index=index: s[:, index])  # [L, B*K, H]
+    return [_best(finished[b], beams[b], scores[b].tolist(), eos) for b in range(batch)]
+
+
+def _best(finished: list[tuple[list[int], float]], beams: list[list[int]], scores: list[float],
+          eos: int) -> list[int]:
+    """The best finished hypothesis, else the best live one, without <bos> and <eos>."""
+    live = [(b, s) for b, s in zip(beams, scores) if s != float("-inf")]
+    best = max(finished or live, key=lambda f: f[1])[0]
+    return [t for t in best[1:] if t != eos]
+
+
+def _repeat_each(tensor: torch.Tensor | None, k: int) -> torch.Tensor | None:
+    """Each example of a batch repeated k times in a row: [B, ...] → [B*k, ...] (None stays None)."""
+    return None if tensor is None else tensor.repeat_interleave(k, dim=0)
 
 
 def _repeat(tensor: torch.Tensor | None, k: int) -> torch.Tensor | None:

@@ -5,10 +5,13 @@
 Raw format (data/raw/translation/): train.jsonl, validation.jsonl, test.jsonl,
 rows {"source": str, "target": str}; SOURCE.json names the tokenizer
 (`whitespace` for the generated numbers, `basic_english` for Multi30k).
+A local folder holds either those three files or Multi30k's own layout:
+train.de(.gz) + train.en, val.*, test_2016_flickr.*, one sentence per line.
 """
 
 from __future__ import annotations
 
+import gzip
 import random
 from importlib.metadata import version
 from pathlib import Path
@@ -23,16 +26,18 @@ from recipes.cells import MODEL_SCHEMA, Recurrent, map_state
 from recipes.contract import HIGHER, LOWER, Step
 from recipes.engine import TRAIN_SCHEMA
 from recipes.errors import UserError
-from recipes.metrics import corpus_bleu, exact_match
+from recipes.metrics import corpus_bleu, exact_match, sacre_bleu
 from recipes.params import Field
 from recipes.splits import load_prepared, save_prepared
 
 TOPOLOGY = "encoder-decoder, output after the input ends"
-METRIC = "exact_match"
+METRIC = "exact_match"  # picks the best epoch on the generated numbers; real sentences use SENTENCE_METRIC
+SENTENCE_METRIC = "bleu"  # exact match of a whole sentence hardly ever moves off 0
 HEADLINE = "exact_match"
-DIRECTIONS = {"exact_match": HIGHER, "bleu": HIGHER, "perplexity": LOWER, "loss": LOWER}
+DIRECTIONS = {"exact_match": HIGHER, "bleu": HIGHER, "sacrebleu": HIGHER, "perplexity": LOWER, "loss": LOWER}
 HUB_REPO = "bentrevett/multi30k"
 SPLIT_FILES = {"train": "train.jsonl", "valid": "validation.jsonl", "test": "test.jsonl"}
+PARALLEL_STEMS = {"train.jsonl": "train", "validation.jsonl": "val", "test.jsonl": "test_2016_flickr"}  # Multi30k
 ROW = rows.RowFormat({"source": rows.TEXT, "target": rows.TEXT})
 # German number morphemes; a longest match over them splits every num2words output below a million.
 MORPHEMES = sorted(["null", "eins", "ein", "eine", "zwei", "drei", "vier", "fünf", "sechs", "sech", "sieben", "sieb",
@@ -53,7 +58,8 @@ SCHEMA = {
     "data": {"min_freq": Field(int, min=1), "max_len": Field(int, min=1)},
     "model": {**MODEL_SCHEMA, "attention": Field(str, choices=("none", "additive")),
               "max_output_len": Field(int, min=1)},
-    "train": {**TRAIN_SCHEMA, "teacher_forcing": Field(float, min=0.0, max=1.0)},
+    "train": {**TRAIN_SCHEMA, "teacher_forcing": Field(float, min=0.0, max=1.0),
+              "select_by": Field(str, choices=("auto", "exact_match", "bleu", "loss"))},
     "evaluate": {"samples": Field(int, min=0), "beam_size": Field(int, min=1)},
 }
 
@@ -119,6 +125,54 @@ def rows_from_hub(split, direction: str, where: str) -> list[dict]:
     return rows.check_listed([{"source": row[src], "target": row[tgt]} for row in split], ROW, where)
 
 
+def _parallel_file(folder: Path, stem: str, lang: str) -> Path:
+    for name in (f"{stem}.{lang}.gz", f"{stem}.{lang}"):
+        if (folder / name).is_file():
+            return folder / name
+    raise UserError(f"{folder} has neither train.jsonl nor {stem}.{lang}(.gz): a local translation folder holds "
+                    "train/validation/test.jsonl, or Multi30k's train/val/test_2016_flickr.<lang>(.gz) files")
+
+
+def _lines(path: Path) -> list[str]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            return handle.read().splitlines()
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        raise UserError(f"{path} cannot be read ({err}): replace it with an intact copy") from err
+
+
+def read_parallel(folder: Path, stem: str, direction: str) -> tuple[list[dict], dict[str, str]]:
+    """Rows of one split in Multi30k's layout (`<stem>.<lang>(.gz)`, line i translates line i) and the
+    sha256 of each file read."""
+    src_lang, tgt_lang = direction.split("-")
+    src_path, tgt_path = _parallel_file(folder, stem, src_lang), _parallel_file(folder, stem, tgt_lang)
+    src, tgt = _lines(src_path), _lines(tgt_path)
+    if len(src) != len(tgt):
+        raise UserError(f"{src_path} has {len(src)} lines but {tgt_path} has {len(tgt)}: line i of one must "
+                        "translate line i of the other")
+    pairs = rows.check_listed([{"source": s, "target": t} for s, t in zip(src, tgt)], ROW, str(src_path))
+    return pairs, {p.name: sources.sha256_of(p) for p in (src_path, tgt_path)}
+
+
+def copy_local(source: dict, raw_dir: Path) -> dict:
+    """A local folder's rows into the raw format; SOURCE.json facts (the layout decides the tokenizer)."""
+    folder = sources.local_folder(source["local_path"], "translation")
+    if (folder / "train.jsonl").is_file():
+        hashes = sources.copy_local(source["local_path"], dict.fromkeys(SPLIT_FILES.values(), ROW), raw_dir,
+                                    "translation")
+        return {"dataset": "local", "source": "local", "path": source["local_path"], "sha256": hashes,
+                "tokenizer": "whitespace"}
+    hashes, counts = {}, {}
+    for ours, stem in PARALLEL_STEMS.items():
+        pairs, file_hashes = read_parallel(folder, stem, source["direction"])
+        rows.write_jsonl(raw_dir / ours, pairs)
+        hashes.update(file_hashes)
+        counts[ours.removesuffix(".jsonl")] = len(pairs)
+    return {"dataset": "local (Multi30k layout)", "source": "local", "path": source["local_path"],
+            "direction": source["direction"], "sha256": hashes, "rows": counts, "tokenizer": "basic_english"}
+
+
 def download(section: dict, raw_dir: Path, seed: int) -> None:
     """Generate the number pairs, or fetch Multi30k, or copy local files."""
     source = section["source"]
@@ -132,9 +186,7 @@ def download(section: dict, raw_dir: Path, seed: int) -> None:
                 "target_units": source["target_units"], "max_digits": source["max_digits"],
                 "rows": {k: len(v) for k, v in splits.items()}, "tokenizer": "whitespace"}
     elif name == "local":
-        hashes = sources.copy_local(source["local_path"], dict.fromkeys(files, ROW), raw_dir, "translation")
-        info = {"dataset": "local", "source": "local", "path": source["local_path"], "sha256": hashes,
-                "tokenizer": "whitespace"}
+        info = copy_local(source, raw_dir)
     else:
         dsd, resolved = sources.load_hub(HUB_REPO, None, None, "translation")
         for ours, theirs in zip(files, ("train", "validation", "test")):
@@ -146,16 +198,23 @@ def download(section: dict, raw_dir: Path, seed: int) -> None:
 
 # ----------------------------------------------------------------- prepare
 
+def tokenizer_of(source: dict):
+    """The tokenizer SOURCE.json names: `whitespace`, or torchtext's `basic_english` (lower-cases)."""
+    return str.split if source["tokenizer"] == "whitespace" else text.tokenizer("basic_english")
+
+
 def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
-    """Tokenise, build source and target vocabularies, store padded tensors."""
+    """Tokenise, build source and target vocabularies, store padded tensors and the raw references
+    (BLEU is scored against those: a reference word the vocabulary lacks must not turn into `<unk>`)."""
     data = section["data"]
     source = sources.read_source(raw_dir)
-    tokenize = str.split if source["tokenizer"] == "whitespace" else text.tokenizer("basic_english")
-    splits = {}
+    tokenize = tokenizer_of(source)
+    splits, raw_targets = {}, {}
     for ours, file in SPLIT_FILES.items():
         pairs = rows.read_rows(raw_dir / file, ROW, fix="run `dvc repro download@translation`")
         splits[ours] = [([*tokenize(r["source"])][: data["max_len"]], [*tokenize(r["target"])][: data["max_len"]])
                         for r in pairs]
+        raw_targets[ours] = [r["target"] for r in pairs]
     specials = (text.PAD, text.UNK, text.BOS, text.EOS)
     src_itos = text.build_vocab([s for s, _ in splits["train"]], data["min_freq"], specials=specials)
     tgt_itos = text.build_vocab([t for _, t in splits["train"]], data["min_freq"], specials=specials)
@@ -163,13 +222,24 @@ def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
     for name, pairs in splits.items():
         src, src_len = text.encode([s for s, _ in pairs], src_itos)
         tgt, tgt_len = text.encode([t for _, t in pairs], tgt_itos, add_bos_eos=True)
-        tensors[name] = {"src": src, "src_len": src_len, "tgt": tgt, "tgt_len": tgt_len}
+        tensors[name] = {"src": src, "src_len": src_len, "tgt": tgt, "tgt_len": tgt_len,
+                         "reference_text": raw_targets[name],
+                         "references": [[*tokenize(t)] for t in raw_targets[name]]}
+    copy_bleu, signature = sacre_bleu([text.detokenize(s) for s, _ in splits["test"]],
+                                      [[t] for t in raw_targets["test"]], lowercase=lowercases(source))
     meta = {"src_vocab_size": len(src_itos), "tgt_vocab_size": len(tgt_itos), "unit": "tokens", "source": source,
             "sizes": {k: len(v) for k, v in splits.items()},
             "max_target_tokens": max(len(t) for p in splits.values() for _, t in p),
+            "sacrebleu_signature": signature,
             "baseline": {"name": "copy the source", "bleu": corpus_bleu(
-                [s for s, _ in splits["test"]], [[t] for _, t in splits["test"]])}}
+                [s for s, _ in splits["test"]], [[r] for r in tensors["test"]["references"]]),
+                "sacrebleu": copy_bleu}}
     save_prepared(out_dir, tensors, {"src": src_itos, "tgt": tgt_itos}, meta)
+
+
+def lowercases(source: dict) -> bool:
+    """Whether the tokenizer lower-cases, so that sacreBLEU must compare lower-cased text."""
+    return source["tokenizer"] == "basic_english"
 
 
 # ------------------------------------------------------------------- model
@@ -323,12 +393,10 @@ class TranslationTask:
         loss, tokens = self._loss(model, self.splits["train"], index, self.cfg["teacher_forcing"])
         return Step(loss, len(index), tokens)
 
-    def _references(self, split: dict, i: int) -> list[str]:
-        return text.decode(split["tgt"][i, 1 : int(split["tgt_len"][i])].tolist(), self.tgt_itos)
-
-    def translate(self, model: nn.Module, split_name: str, beam_size: int,
-                  limit: int | None = None) -> tuple[list[list[str]], list[list[str]]]:
-        """(outputs, references) as token lists for the first `limit` examples (all by default)."""
+    def translate(self, model: nn.Module, split_name: str, beam_size: int, limit: int | None = None,
+                  batched: bool = True) -> list[list[str]]:
+        """Output tokens for the first `limit` examples (all by default); `batched=False` runs beam
+        search one sentence at a time (the benchmark's yardstick)."""
         split, max_len = self.splits[split_name], self.max_output_len
         n = len(split["src_len"]) if limit is None else min(limit, len(split["src_len"]))
         outputs: dict[int, list[int]] = {}
@@ -336,15 +404,17 @@ class TranslationTask:
             src, src_len, _, _ = self._batch(split, index)
             if beam_size == 1:
                 decoded = text.greedy_decode(model, (src, src_len), self.bos, self.eos, max_len)
+            elif batched:
+                decoded = text.beam_search_batch(model, (src, src_len), self.bos, self.eos, max_len, beam_size)
             else:
                 decoded = [text.beam_search(model, (src[j : j + 1], src_len[j : j + 1]), self.bos, self.eos, max_len,
-                                       beam_size) for j in range(len(index))]
+                                            beam_size) for j in range(len(index))]
             outputs.update(zip(index.tolist(), decoded))
-        hyps = [text.decode(outputs[i], self.tgt_itos) for i in range(n)]
-        return hyps, [self._references(split, i) for i in range(n)]
+        return [text.decode(outputs[i], self.tgt_itos) for i in range(n)]
 
     def evaluate(self, model: nn.Module, split_name: str) -> dict[str, float]:
-        """Validation: greedy exact match and loss. Test: also BLEU and perplexity with beam search."""
+        """Validation: greedy exact match, token BLEU and loss. Test: beam search, also sacreBLEU and perplexity.
+        BLEU of either kind is scored against the raw references."""
         split = self.splits[split_name]
         loss_sum, tokens = 0.0, 0
         for index in sorted_batches(split["src_len"], self.cfg["eval_batch_size"]):
@@ -352,22 +422,23 @@ class TranslationTask:
             loss_sum, tokens = loss_sum + float(loss), tokens + n
         loss = loss_sum / max(tokens, 1)
         beam = 1 if split_name == "valid" else self.eval_cfg["beam_size"]
-        hyps, refs = self.translate(model, split_name, beam)
-        metrics = {"exact_match": exact_match(hyps, [[r] for r in refs]), "loss": loss}
+        hyps, refs = self.translate(model, split_name, beam), [[r] for r in split["references"]]
+        metrics = {"exact_match": exact_match(hyps, refs), "bleu": corpus_bleu(hyps, refs), "loss": loss}
         if split_name != "valid":
-            metrics["bleu"] = corpus_bleu(hyps, [[r] for r in refs])
+            texts, lowercase = [text.detokenize(h) for h in hyps], lowercases(self.meta["source"])
+            metrics["sacrebleu"], _ = sacre_bleu(texts, [[r] for r in split["reference_text"]], lowercase)
             metrics["perplexity"] = float(torch.tensor(loss).exp())
         return metrics
 
     def samples(self, model: nn.Module, out_dir: Path) -> str:
         """The first test sources with reference and output."""
         split = self.splits["test"]
-        hyps, refs = self.translate(model, "test", self.eval_cfg["beam_size"], limit=self.eval_cfg["samples"])
+        hyps = self.translate(model, "test", self.eval_cfg["beam_size"], limit=self.eval_cfg["samples"])
         lines = ["| source | reference | output | |", "|---|---|---|---|"]
-        for i in range(min(self.eval_cfg["samples"], len(refs))):
+        for i, hyp in enumerate(hyps):
             src = text.decode(split["src"][i, : int(split["src_len"][i])].tolist(), self.src_itos)
-            mark = "✓" if hyps[i] == refs[i] else "✗"
-            lines.append(f"| {' '.join(src)} | {' '.join(refs[i])} | {' '.join(hyps[i])} | {mark} |")
+            mark = "✓" if hyp == split["references"][i] else "✗"
+            lines.append(f"| {' '.join(src)} | {split['reference_text'][i]} | {' '.join(hyp)} | {mark} |")
         return "\n".join(lines) + "\n"
 
 
@@ -379,14 +450,11 @@ def make_task(section: dict, data_dir: Path, device: torch.device) -> Translatio
 @torch.no_grad()
 def predict(task: TranslationTask, model: nn.Module, inputs: list[str]) -> list[str]:
     """The translation of each raw sentence: tokenised as `prepare` does, beam search with evaluate.beam_size."""
-    tokenize = str.split if task.meta["source"]["tokenizer"] == "whitespace" else text.tokenizer("basic_english")
+    tokenize = tokenizer_of(task.meta["source"])
     tokens = [[*tokenize(line)][: task.section["data"]["max_len"]] for line in inputs]
     if not all(tokens):
         raise UserError("an input has no tokens: give each sentence at least one word")
-    outputs = []
-    for seq in tokens:
-        src, src_len = text.encode([seq], task.src_itos)
-        ids = text.beam_search(model, (src.to(task.device), src_len), task.bos, task.eos, task.max_output_len,
-                               task.eval_cfg["beam_size"])
-        outputs.append(" ".join(text.decode(ids, task.tgt_itos)))
-    return outputs
+    src, src_len = text.encode(tokens, task.src_itos)
+    decoded = text.beam_search_batch(model, (src.to(task.device), src_len), task.bos, task.eos,
+                                     task.max_output_len, task.eval_cfg["beam_size"])
+    return [text.detokenize(text.decode(ids, task.tgt_itos)) for ids in decoded]

@@ -46,10 +46,12 @@ def recipe_section(name: str, summary: dict, meta: dict, facts: dict, quality: l
     baseline = meta["baseline"]
     baseline_text = ", ".join(f"{k} {v:.3f}" for k, v in baseline.items() if k != "name")
     sizes = " / ".join(f"{meta['sizes'][k]:,}" for k in ("train", "valid", "test"))
+    signature = meta.get("sacrebleu_signature")
+    signature = f" sacreBLEU (0–100) signature: `{signature}`." if signature else ""
     return "\n\n".join([
         f"## {name} ({facts['topology']})",
         f"Dataset: {meta['source'].get('dataset')} — {sizes} examples (train / valid / test). "
-        f"Baseline ({baseline['name']}): {baseline_text}.",
+        f"Baseline ({baseline['name']}): {baseline_text}. Best epoch by validation {facts['metric']}.{signature}",
         report.recipe_table(summary, quality, timing),
         tuning,
         f"![validation curves](plots/{name}_curves.png) ![quality vs parameters](plots/{name}_quality.png)",
@@ -65,6 +67,7 @@ def compare_recipe(name: str, params: dict, plot_dir: Path, curve_dir: Path) -> 
     summary = summarize(runs)
     histories = {cell: load_histories(name, cell, params["seeds"]) for cell in runs}
     meta, facts = read_prepared(name, "meta.json"), read_prepared(name, "recipe.json")
+    facts["metric"] = next(iter(runs.values()))[0]["selected_by"]  # the validation metric train chose by
     timing = read_optional(paths.TIMING / f"{name}.json")
     if timing is None:
         raise UserError(f"no {paths.TIMING / name}.json: run `dvc repro timing@{name}` first")

@@ -1,5 +1,5 @@
 """Stage: split and encode one recipe's raw data into tensors in data/prepared/<recipe>/,
-with recipe.json (topology, metrics and their directions) for the compare stage."""
+with recipe.json (topology, headline metric, every metric's direction) for the compare stage."""
 
 import json
 
@@ -11,7 +11,7 @@ from stages import cli, paths
 
 def recipe_facts(recipe) -> dict:
     """What compare needs to know of a recipe, so that it never imports one."""
-    return {"topology": recipe.TOPOLOGY, "metric": recipe.METRIC, "headline": recipe.HEADLINE,
+    return {"topology": recipe.TOPOLOGY, "headline": recipe.HEADLINE,
             "directions": recipe.DIRECTIONS}
 
 

@@ -5,6 +5,7 @@ import io
 
 from recipes.atomic import atomic_paths, write_torch
 from recipes.cells import count_parameters
+from recipes.contract import selection_metric
 from recipes.engine import fit
 from recipes.params import TUNABLE, load_params
 from recipes.sizing import hidden_size_for
@@ -33,10 +34,10 @@ def main() -> None:
     model = build(run, args.cell, hidden)
     n_params = count_parameters(model)
     print(f"{args.recipe} {args.cell} seed {args.seed}: hidden {hidden}, {n_params} parameters, {run.device}")
-    metric = run.recipe.METRIC
+    metric = selection_metric(run.recipe, run.section)
     result = fit(run.task, model, run.section["train"], run.generator, metric, run.recipe.DIRECTIONS[metric])
     name = paths.run_name(args.cell, args.seed)
-    summary = {"hidden_size": hidden, "parameters": n_params, "best_epoch": result.best_epoch,
+    summary = {"hidden_size": hidden, "parameters": n_params, "best_epoch": result.best_epoch, "selected_by": metric,
                "epochs_run": result.epochs_run, "train_seconds": result.train_seconds,
                "seconds_per_epoch": result.train_seconds / result.epochs_run,
                "examples_per_s": result.examples_per_s, "tokens_per_s": result.tokens_per_s,

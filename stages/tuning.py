@@ -21,7 +21,7 @@ import json
 import time
 from typing import Any, Callable
 
-from recipes.contract import HIGHER
+from recipes.contract import HIGHER, selection_metric
 from recipes.engine import Diverged, fit
 from recipes.errors import UserError
 from recipes.params import TUNABLE, Params
@@ -94,7 +94,7 @@ def objective(params: Params, recipe: str, cell: str) -> Callable[[Any], float]:
         trial_params = params.replaced({f"{recipe}.{keys[name]}": v for name, v in values.items()})
         run = start_run(trial_params, recipe, TRIAL_SEED)
         model = build(run, cell, hidden_size_for(run.recipe, trial_params, recipe, run.meta, cell))
-        metric = run.recipe.METRIC
+        metric = selection_metric(run.recipe, run.section)
 
         def prune_hopeless(epoch: int, score: float) -> None:
             trial.report(score, epoch)
@@ -134,7 +134,7 @@ def search(params: Params, recipe: str, cell: str, log: Callable[[str], None] = 
 
     target, keys = params["tune"]["trials"], setting_keys()
     module = load_recipe(recipe)
-    metric = module.METRIC
+    metric = selection_metric(module, params[recipe])
     study = make_study(params, recipe, cell, module.DIRECTIONS[metric])
     untuned = {name: params[recipe][part][name] for name, (part, _, _) in TUNABLE.items()}
     if not any(settings_of(t) == untuned for t in study.trials if t.state != TrialState.FAIL):

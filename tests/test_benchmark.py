@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from benchmarks import speed
+from benchmarks import translation as translation_benchmark
 from recipes import sentiment
 from recipes.batching import padding_waste, random_batches
 from tests.test_sentiment import prepared
@@ -58,3 +59,22 @@ def test_bare_timing_reports_the_batches_padding_waste(tmp_path, params):
 
     assert len(calls) == len(batches) and seconds > 0
     assert waste > 0 and waste == pytest.approx(padding_waste(lengths, batches))
+
+
+def test_translation_benchmark_reports_a_finished_run(study, monkeypatch, tmp_path):
+    monkeypatch.chdir(study)
+    params = study / "params.yaml"
+    quality = translation_benchmark.quality(params, "gru", 0, wall_seconds=12.0)
+    beams = translation_benchmark.beam_speed(params, "gru", 0)
+    assert beams["identical_outputs"] == 1.0 and beams["sentences"] == 20 and beams["speedup"] > 0
+    assert 0 <= quality["sacrebleu"] <= 100 and 0 <= quality["token_bleu"] <= 100
+    assert quality["epochs_run"] == len(quality["valid_metric_by_epoch"]) and quality["selected_by"] == "exact_match"
+    section = translation_benchmark.markdown({"multi30k": quality, "beam_search": beams})
+    report = tmp_path / "benchmark.md"
+    report.write_text("# Training-speed benchmark\n")
+    translation_benchmark.write_section(report, section, translation_benchmark.SECTION_START,
+                                        translation_benchmark.SECTION_END)
+    translation_benchmark.write_section(report, section, translation_benchmark.SECTION_START,
+                                        translation_benchmark.SECTION_END)
+    assert report.read_text().count("## Translation on Multi30k") == 1
+    assert report.read_text().startswith("# Training-speed benchmark")

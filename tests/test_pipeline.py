@@ -76,7 +76,7 @@ def test_dvc_plots_show_one_chart_per_recipe_with_a_line_per_cell(study):
     result = dvc(study, "plots", "show", "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     data = json.loads(result.stdout)["data"]
-    metrics = {r: json.loads((study / f"data/prepared/{r}/recipe.json").read_text())["metric"]
+    metrics = {r: json.loads((study / f"metrics/runs/{r}/gru-seed0.json").read_text())["selected_by"]
                for r in params["recipes"]}
     curves = {f"reports/curves/{r}_valid_{metrics[r]}.csv" for r in params["recipes"]}
     assert {k for k in data if k.startswith("reports/curves/")} == curves

@@ -1,4 +1,4 @@
-"""POS tagging: corpus parser, hub rows, masking and metrics on hand-computed cases."""
+"""POS tagging: corpus parser, hub rows, masking, metrics on hand-computed cases, character features."""
 
 import json
 from pathlib import Path
@@ -8,6 +8,7 @@ import torch
 from datasets import ClassLabel, Dataset, Features, List, Value
 
 from recipes import pos
+from recipes.engine import fit, seed_everything
 from recipes.errors import UserError
 from recipes.metrics import accuracy, macro_f1
 from tests.conftest import write_jsonl
@@ -88,9 +89,49 @@ def test_padding_changes_no_loss_or_metric(task):
     assert set(before) == {"accuracy", "oov_accuracy", "macro_f1", "sentence_accuracy", "loss"}
 
 
+def test_spellings_are_shared_per_word_and_cut_to_max_chars():
+    spellings, rows = pos.spell([["ab", "abc"], ["ab"]], ["<pad>", "<unk>", "a", "b"], max_chars=2)
+    assert rows.tolist() == [[1, 2], [1, 0]]  # padding points at row 0, the empty spelling
+    assert spellings.tolist() == [[0, 0], [2, 3], [2, 3]]  # "abc" cut to "ab"; "c" unknown would be <unk>
+
+
+NOUNS = ["nation", "station", "motion", "option", "lotion", "potion", "ration", "notion", "caution", "fiction"]
+VERBS = ["realize", "organize", "finalize", "legalize", "idolize", "totalize", "localize", "vocalize", "penalize",
+         "moralize"]
+
+
+def trained_tagger(params, tmp_path, char_filters: int):
+    """A tagger of one-word sentences whose tag only the suffix tells (-ion N, -ize V), trained on them."""
+    raw, out = tmp_path / "raw", tmp_path / f"prep{char_filters}"
+    raw.mkdir(exist_ok=True)
+    words = [(w, "N") for w in NOUNS] + [(w, "V") for w in VERBS]
+    rows = [{"tokens": [w], "tags": [t]} for w, t in words * 2 + words[::2]]  # half the words seen once: <unk>
+    write_jsonl(raw / "train.jsonl", rows)
+    (raw / "SOURCE.json").write_text(json.dumps({"tags": ["N", "V"], "dataset": "t"}))
+    section = params["pos"]
+    section["data"].update(valid_fraction=0.1, test_fraction=0.1, min_freq=2, max_sentences=0)
+    section["model"].update(embed_dim=8, hidden_size=8, char_embed_dim=8, char_filters=char_filters, dropout=0.0)
+    section["train"].update(epochs=30, batch_size=8, lr=0.02, patience=30)
+    pos.prepare(section, raw, out, seed=0)
+    task = pos.make_task(section, out, torch.device("cpu"))
+    model = pos.build_model(section, task.meta, "gru", 8)
+    fit(task, model, section["train"], seed_everything(0), "accuracy", log=lambda line: None)
+    return task, model.eval()
+
+
+def test_an_unseen_word_is_tagged_by_its_suffix(params, tmp_path):
+    unseen = ["fusion", "mention", "energize", "memorize"]
+    char_task, char_model = trained_tagger(params, tmp_path, char_filters=16)
+    word_task, word_model = trained_tagger(params, tmp_path, char_filters=0)
+    with torch.no_grad():
+        assert pos.predict(char_task, char_model, unseen) == ["fusion/N", "mention/N", "energize/V", "memorize/V"]
+        word_only = pos.predict(word_task, word_model, unseen)
+    assert len({line.split("/")[1] for line in word_only}) == 1  # every unseen word is <unk>: one tag for all
+
+
 # ---- this recipe's data for the shared tests (tests/test_pipeline.py, test_sizing.py, test_contract.py)
 
-SIZING_META = {"vocab_size": 10000, "tags": list("abcdefghij")}
+SIZING_META = {"vocab_size": 10000, "char_vocab_size": 3000, "tags": list("abcdefghij")}
 
 
 def tagged_rows(n: int) -> list[dict]:

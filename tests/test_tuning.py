@@ -118,7 +118,9 @@ def test_tuning_off_leaves_train_commands_params_and_settings_as_they_were(study
         recipe, cell, seed = stage.name.split("@")[1].split("-")
         assert stage.cmd == f"python -m stages.train {recipe} {cell} {seed}"
         keys = {k for dep in stage.deps if hasattr(dep, "params") for k in dep.params}
-        assert keys == {"device", "threads", "compare_by", "reference_cell", f"{recipe}.model", f"{recipe}.train"}
+        # source.dataset: real sentences pick the best epoch by BLEU (contract.selection_metric)
+        assert keys == {"device", "threads", "compare_by", "reference_cell", f"{recipe}.source.dataset",
+                        f"{recipe}.model", f"{recipe}.train"}
     params = Params(yaml.safe_load((study / "params.yaml").read_text()))
     off = tmp_path / paths.tuning_file("pos", "gru")
     off.parent.mkdir(parents=True)
