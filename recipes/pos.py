@@ -6,8 +6,9 @@ Raw format (data/raw/pos/): train.jsonl (+ validation.jsonl, test.jsonl),
 rows {"tokens": [str], "tags": [str]}; SOURCE.json lists the tag names.
 
 Each word is read twice: its embedding (rare words share `<unk>`) and a
-character CNN over its spelling, so a word never seen in training is still
-tagged by its characters (a suffix, a radical, a digit).
+small bidirectional layer of the run's own cell over its spelling, so a word
+never seen in training is still tagged by its characters (a suffix, a
+radical, a digit), and a run still compares one cell.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ SCHEMA = {
         "min_freq": Field(int, min=1),
         "max_word_chars": Field(int, min=1),
     },
-    "model": {**MODEL_SCHEMA, "char_embed_dim": Field(int, min=1), "char_filters": Field(int, min=0)},
+    "model": {**MODEL_SCHEMA, "char_embed_dim": Field(int, min=1), "char_hidden": Field(int, min=0)},
     "train": TRAIN_SCHEMA,
     "evaluate": {"samples": Field(int, min=0)},
 }
@@ -205,28 +206,28 @@ def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
 
 # ------------------------------------------------------------------- model
 
-class CharCNN(nn.Module):
-    """A word's spelling → one vector: character embeddings, a width-3 convolution, max over characters.
-    No recurrent cell, so a run still compares exactly one cell."""
+class CharEncoder(nn.Module):
+    """A word's spelling → one vector: a one-layer bidirectional `cell` over its character embeddings,
+    the final states of both directions (the first and last characters are where affixes are)."""
 
-    def __init__(self, n_chars: int, embed_dim: int, filters: int) -> None:
+    def __init__(self, cell: str, n_chars: int, embed_dim: int, hidden_size: int) -> None:
         super().__init__()
         self.embed = nn.Embedding(n_chars, embed_dim, padding_idx=text.PAD_ID)
-        self.conv = nn.Conv1d(embed_dim, filters, kernel_size=3, padding=1)
-        self.output_size = filters
+        self.rnn = Recurrent(cell, embed_dim, hidden_size, 1, True, 0.0)
+        self.output_size = 2 * hidden_size
 
     def forward(self, spellings: Tensor) -> Tensor:
-        """spellings [W, C] character ids → [W, filters]."""
-        hidden = torch.relu(self.conv(self.embed(spellings).transpose(1, 2)))  # [W, F, C]
-        real = (spellings != text.PAD_ID)[:, None]  # [W, 1, C]: padding characters never win the max
-        return hidden.masked_fill(~real, 0.0).amax(-1)
+        """spellings [W, C] character ids → [W, 2 * hidden_size]."""
+        lengths = (spellings != text.PAD_ID).sum(1).clamp(min=1)  # [W]; the empty spelling reads one <pad>
+        _, state = self.rnn(self.embed(spellings), lengths)
+        return self.rnn.final_hidden(state)
 
 
 class Tagger(nn.Module):
-    """Word embedding ⊕ character CNN → recurrent cell (bidirectional by default) → linear per position."""
+    """Word embedding ⊕ character encoding → recurrent cell (bidirectional by default) → linear per position."""
 
     def __init__(self, cell: str, vocab_size: int, n_tags: int, embed_dim: int, hidden_size: int,
-                 num_layers: int, bidirectional: bool, dropout: float, chars: CharCNN | None = None) -> None:
+                 num_layers: int, bidirectional: bool, dropout: float, chars: CharEncoder | None = None) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=text.PAD_ID)
         self.chars = chars
@@ -246,9 +247,11 @@ class Tagger(nn.Module):
 
 
 def build_model(section: dict, meta: dict, cell: str, hidden_size: int) -> nn.Module:
-    """The tagger for `cell` at `hidden_size` (with the character CNN unless model.char_filters is 0)."""
+    """The tagger for `cell` at `hidden_size` (reading characters with `cell` too, unless model.char_hidden is 0)."""
     m = section["model"]
-    chars = CharCNN(meta["char_vocab_size"], m["char_embed_dim"], m["char_filters"]) if m["char_filters"] else None
+    chars = None
+    if m["char_hidden"]:
+        chars = CharEncoder(cell, meta["char_vocab_size"], m["char_embed_dim"], m["char_hidden"])
     return Tagger(cell, meta["vocab_size"], len(meta["tags"]), m["embed_dim"], hidden_size,
                   m["num_layers"], m["bidirectional"], m["dropout"], chars)
 
@@ -275,7 +278,7 @@ class TaggingTask:
         return bucket_batches(self.splits["train"]["lengths"], self.cfg["batch_size"], generator)
 
     def tag(self, model: nn.Module, tokens: Tensor, lengths: Tensor, spellings: Tensor, word_rows: Tensor) -> Tensor:
-        """Logits [B, T, C] for a batch; only the spellings of the batch's own words go through the char CNN."""
+        """Logits [B, T, C] for a batch; only the spellings of the batch's own words go through the char encoder."""
         used, rows = torch.unique(word_rows, return_inverse=True)  # rows [B, T] now index spellings[used]
         return model(tokens.to(self.device), lengths, spellings[used].to(self.device), rows.to(self.device))
 

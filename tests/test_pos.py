@@ -100,9 +100,9 @@ VERBS = ["realize", "organize", "finalize", "legalize", "idolize", "totalize", "
          "moralize"]
 
 
-def trained_tagger(params, tmp_path, char_filters: int):
+def trained_tagger(params, tmp_path, char_hidden: int):
     """A tagger of one-word sentences whose tag only the suffix tells (-ion N, -ize V), trained on them."""
-    raw, out = tmp_path / "raw", tmp_path / f"prep{char_filters}"
+    raw, out = tmp_path / "raw", tmp_path / f"prep{char_hidden}"
     raw.mkdir(exist_ok=True)
     words = [(w, "N") for w in NOUNS] + [(w, "V") for w in VERBS]
     rows = [{"tokens": [w], "tags": [t]} for w, t in words * 2 + words[::2]]  # half the words seen once: <unk>
@@ -110,7 +110,7 @@ def trained_tagger(params, tmp_path, char_filters: int):
     (raw / "SOURCE.json").write_text(json.dumps({"tags": ["N", "V"], "dataset": "t"}))
     section = params["pos"]
     section["data"].update(valid_fraction=0.1, test_fraction=0.1, min_freq=2, max_sentences=0)
-    section["model"].update(embed_dim=8, hidden_size=8, char_embed_dim=8, char_filters=char_filters, dropout=0.0)
+    section["model"].update(embed_dim=8, hidden_size=8, char_embed_dim=8, char_hidden=char_hidden, dropout=0.0)
     section["train"].update(epochs=30, batch_size=8, lr=0.02, patience=30)
     pos.prepare(section, raw, out, seed=0)
     task = pos.make_task(section, out, torch.device("cpu"))
@@ -121,8 +121,8 @@ def trained_tagger(params, tmp_path, char_filters: int):
 
 def test_an_unseen_word_is_tagged_by_its_suffix(params, tmp_path):
     unseen = ["fusion", "mention", "energize", "memorize"]
-    char_task, char_model = trained_tagger(params, tmp_path, char_filters=16)
-    word_task, word_model = trained_tagger(params, tmp_path, char_filters=0)
+    char_task, char_model = trained_tagger(params, tmp_path, char_hidden=8)
+    word_task, word_model = trained_tagger(params, tmp_path, char_hidden=0)
     with torch.no_grad():
         assert pos.predict(char_task, char_model, unseen) == ["fusion/N", "mention/N", "energize/V", "memorize/V"]
         word_only = pos.predict(word_task, word_model, unseen)
