@@ -103,9 +103,12 @@ def markdown(result: dict) -> str:
         "",
         "| metric | ours | published (BiGRU + attention) |",
         "|---|---|---|",
-        f"| sacreBLEU (`{q['sacrebleu_signature']}`) | {q['sacrebleu']:.1f} | — |",
+        f"| sacreBLEU (`{q['sacrebleu_signature'].replace('|', '¦')}`) | {q['sacrebleu']:.1f} | — |",
         f"| token BLEU (torchtext, raw references) | {q['token_bleu']:.1f} | {PUBLISHED['bleu']} |",
         f"| perplexity | {q['perplexity']:.1f} | {PUBLISHED['perplexity']} |",
+        "",
+        "The published numbers use spaCy tokens; ours are torchtext `basic_english` tokens (lower-cased), so "
+        "token BLEU and perplexity compare only roughly; sacreBLEU re-tokenises both sides the same way.",
         "",
         f"Beam search (beam {b['beam_size']}) over the {b['sentences']} test sentences, {b['threads']} thread(s): "
         f"batched {b['batched_seconds']:.1f} s, one sentence at a time {b['per_sentence_seconds']:.1f} s: "
