@@ -6,15 +6,14 @@
     python -m benchmarks.translation --params bench.yaml --wall-seconds N   # report a finished run
 
 Run it in a scratch clone: the stages write data/, models/, metrics/ and reports/ there, not in the
-study's outputs. It writes reports/benchmark_translation.json (keys `multi30k` and `sacrebleu` carry the
-quality, `beam_search` the speed of batched against per-sentence beams on the test set) and its section
+study's outputs. It writes reports/benchmark_translation.json (`multi30k`: the quality, `sacrebleu` among
+it; `beam_search`: the speed of batched against per-sentence beams on the test set) and its section
 of reports/benchmark.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import subprocess
 import sys
@@ -28,8 +27,8 @@ from recipes import translation
 from recipes.atomic import write_text
 from recipes.contract import selection_metric
 from recipes.params import load_params
-from stages import paths
 from stages.runs import load_trained, start_run
+from stages.summary import load_histories, load_runs, read_prepared
 
 SECTION_START, SECTION_END = "<!-- translation benchmark: benchmarks/translation.py -->", "<!-- end translation -->"
 PUBLISHED = {"source": "bentrevett/pytorch-seq2seq nb 3, BiGRU + additive attention", "bleu": 28.3,
@@ -68,10 +67,9 @@ def beam_speed(params_file: Path, cell: str, seed: int) -> dict:
 def quality(params_file: Path, cell: str, seed: int, wall_seconds: float) -> dict:
     """The finished run's test metrics, epochs and seconds, as the JSON's `multi30k` entry."""
     params = load_params(params_file, "translation")
-    name = paths.run_name(cell, seed)
-    metrics = json.loads((paths.RUN_METRICS / "translation" / f"{name}.json").read_text())
-    history = list(csv.DictReader((paths.HISTORY / "translation" / f"{name}.csv").open()))
-    meta = json.loads((paths.PREPARED / "translation" / "meta.json").read_text())
+    metrics = load_runs("translation", [cell], [seed])[cell][0]
+    history = load_histories("translation", cell, [seed])[0]
+    meta = read_prepared("translation", "meta.json")
     test = metrics["test"]
     return {
         "dataset": meta["source"]["dataset"], "direction": params["translation"]["source"]["direction"],
@@ -79,7 +77,7 @@ def quality(params_file: Path, cell: str, seed: int, wall_seconds: float) -> dic
         "model": dict(params["translation"]["model"]), "train": dict(params["translation"]["train"]),
         "parameters": metrics["parameters"], "epochs_run": metrics["epochs_run"], "best_epoch": metrics["best_epoch"],
         "selected_by": selection_metric(translation, params["translation"]),
-        "valid_metric_by_epoch": [round(float(row["valid_metric"]), 4) for row in history],
+        "valid_metric_by_epoch": [round(row["valid_metric"], 4) for row in history],
         "train_seconds": round(metrics["train_seconds"], 1), "wall_seconds": round(wall_seconds, 1),
         "threads": params["threads"], "device": params["device"],
         "sacrebleu": round(test["sacrebleu"], 2), "sacrebleu_signature": meta["sacrebleu_signature"],

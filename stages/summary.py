@@ -74,5 +74,5 @@ def read_optional(path: Path) -> dict | None:
 
 def read_prepared(recipe: str, name: str) -> dict:
     """A JSON file of a prepared recipe: meta.json (dataset, sizes, baseline) or recipe.json
-    (topology, metric, headline and each metric's direction)."""
+    (topology, headline and each metric's direction)."""
     return json.loads((Path(paths.PREPARED) / recipe / name).read_text())
