@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from recipes import rows, sources, text
 from recipes.batching import bucket_batches, sorted_batches, trim
-from recipes.cells import MODEL_SCHEMA, Recurrent
+from recipes.cells import MODEL_SCHEMA, UnpackedRecurrent
 from recipes.contract import HIGHER, LOWER, Step
 from recipes.engine import TRAIN_SCHEMA
 from recipes.errors import UserError
@@ -213,14 +213,25 @@ class CharEncoder(nn.Module):
     def __init__(self, cell: str, n_chars: int, embed_dim: int, hidden_size: int) -> None:
         super().__init__()
         self.embed = nn.Embedding(n_chars, embed_dim, padding_idx=text.PAD_ID)
-        self.rnn = Recurrent(cell, embed_dim, hidden_size, 1, True, 0.0)
+        self.rnn = UnpackedRecurrent(cell, embed_dim, hidden_size, 1, True, 0.0)
         self.output_size = 2 * hidden_size
 
     def forward(self, spellings: Tensor) -> Tensor:
-        """spellings [W, C] character ids → [W, 2 * hidden_size]."""
+        """spellings [W, C] character ids → [W, 2 * hidden_size].
+
+        Words go through in groups of similar length (1, 2, 3–4, 5–8, … characters), each padded only
+        to its own longest: most words are short, and padding them all to the longest cost 3× the work.
+        """
         lengths = (spellings != text.PAD_ID).sum(1).clamp(min=1)  # [W]; the empty spelling reads one <pad>
-        _, state = self.rnn(self.embed(spellings), lengths)
-        return self.rnn.final_hidden(state)
+        group = torch.ceil(torch.log2(lengths.float())).long()  # [W]: 0 for 1 char, 1 for 2, 2 for 3–4, …
+        order = torch.argsort(group, stable=True)
+        encoded = []
+        for members in torch.split(order, torch.bincount(group[order]).tolist()):
+            if len(members):
+                width = int(lengths[members].max())
+                states = self.rnn(self.embed(spellings[members, :width]), lengths[members])  # [w, width, 2H]
+                encoded.append(self.rnn.final_hidden(states, lengths[members]))
+        return torch.cat(encoded)[torch.argsort(order)]  # [W, 2H], back in the spellings' order
 
 
 class Tagger(nn.Module):
@@ -232,7 +243,7 @@ class Tagger(nn.Module):
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=text.PAD_ID)
         self.chars = chars
         width = embed_dim + (chars.output_size if chars is not None else 0)
-        self.rnn = Recurrent(cell, width, hidden_size, num_layers, bidirectional, dropout)
+        self.rnn = UnpackedRecurrent(cell, width, hidden_size, num_layers, bidirectional, dropout)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(self.rnn.output_size, n_tags)
 
@@ -242,7 +253,7 @@ class Tagger(nn.Module):
         words = self.embed(tokens)  # [B, T, E]
         if self.chars is not None:
             words = torch.cat([words, self.chars(spellings)[word_rows]], dim=-1)  # [B, T, E + char output]
-        out, _ = self.rnn(self.drop(words), lengths)  # [B, T, H*D]
+        out = self.rnn(self.drop(words), lengths)  # [B, T, H*D]
         return self.out(self.drop(out))
 
 

@@ -1,9 +1,10 @@
-"""The cell factory: packing hides padding, every cell trains, the state stays opaque."""
+"""The cell factory: packing hides padding, every cell trains, the state stays opaque; the unpacked
+layers compute what the packed ones do."""
 
 import pytest
 import torch
 
-from recipes.cells import CELL_CLASSES, Recurrent, map_state
+from recipes.cells import CELL_CLASSES, Recurrent, UnpackedRecurrent, map_state, reverse_within_length
 
 CELLS = list(CELL_CLASSES)
 
@@ -24,6 +25,41 @@ def test_packed_batch_equals_each_sequence_alone(cell, bidirectional):
         assert torch.allclose(out[i, :n], alone_out[0], atol=1e-5)
         assert torch.all(out[i, n:] == 0)
         assert torch.allclose(final[i], rnn.final_hidden(alone_state)[0], atol=1e-5)
+
+
+def unpacked_copy_of(packed: Recurrent, cell: str) -> UnpackedRecurrent:
+    """An UnpackedRecurrent holding `packed`'s weights: layer l, direction d ← its `_l{l}` / `_l{l}_reverse`."""
+    rnn = packed.rnn
+    unpacked = UnpackedRecurrent(cell, rnn.input_size, rnn.hidden_size, rnn.num_layers, rnn.bidirectional)
+    with torch.no_grad():
+        for layer, directions in enumerate(unpacked.layers):
+            for direction, one in enumerate(directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                for name, param in one.rnn.named_parameters():
+                    param.copy_(getattr(rnn, name.replace("_l0", suffix)))
+    return unpacked.eval()
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_unpacked_layers_equal_the_packed_ones(cell, bidirectional):
+    torch.manual_seed(0)
+    packed = Recurrent(cell, 5, 7, num_layers=2, bidirectional=bidirectional).eval()
+    unpacked = unpacked_copy_of(packed, cell)
+    assert sum(p.numel() for p in unpacked.parameters()) == sum(p.numel() for p in packed.parameters())
+    lengths = torch.tensor([4, 1, 3])
+    x = torch.randn(3, 4, 5)
+    x[1, 1:] = 99.0  # padding garbage must not matter
+    x[2, 3:] = -99.0
+    out, state = packed(x, lengths)
+    fast = unpacked(x, lengths)
+    assert torch.allclose(fast, out, atol=1e-5)  # zeros past each end included
+    assert torch.allclose(unpacked.final_hidden(fast, lengths), packed.final_hidden(state), atol=1e-5)
+
+
+def test_reverse_within_length_keeps_padding_in_place():
+    x = torch.arange(8.0).view(2, 4, 1)
+    assert reverse_within_length(x, torch.tensor([4, 2]))[:, :, 0].tolist() == [[3, 2, 1, 0], [5, 4, 6, 7]]
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -95,6 +95,17 @@ def test_spellings_are_shared_per_word_and_cut_to_max_chars():
     assert spellings.tolist() == [[0, 0], [2, 3], [2, 3]]  # "abc" cut to "ab"; "c" unknown would be <unk>
 
 
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_a_words_encoding_is_the_same_whatever_words_share_its_batch(cell):
+    torch.manual_seed(0)
+    chars = pos.CharEncoder(cell, n_chars=9, embed_dim=4, hidden_size=3).eval()
+    spellings = torch.tensor([[2, 3, 4, 5, 6], [7, 0, 0, 0, 0], [8, 2, 0, 0, 0], [3, 4, 5, 0, 0], [0, 0, 0, 0, 0]])
+    together = chars(spellings)  # four length groups (5, 1, 2, 3 characters) and the empty spelling
+    for row in range(len(spellings)):
+        n = max(int((spellings[row] != 0).sum()), 1)
+        assert torch.allclose(together[row], chars(spellings[row : row + 1, :n])[0], atol=1e-6)
+
+
 NOUNS = ["nation", "station", "motion", "option", "lotion", "potion", "ration", "notion", "caution", "fiction"]
 VERBS = ["realize", "organize", "finalize", "legalize", "idolize", "totalize", "localize", "vocalize", "penalize",
          "moralize"]
