@@ -38,7 +38,7 @@ from benchmarks import translation
 from benchmarks.parallel import kept_section
 from recipes.atomic import write_json, write_text
 from recipes.batching import random_batches
-from recipes.cells import Recurrent
+from recipes.cells import Recurrent, UnpackedRecurrent
 from recipes.engine import seed_everything, set_threads, train_epoch
 from recipes.params import load_params
 from recipes.sizing import hidden_size_for
@@ -46,16 +46,23 @@ from stages import cli, paths
 from stages.runs import build, start_run
 
 
+def recurrent_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The model's outermost recurrent modules: each `Recurrent`, and each `UnpackedRecurrent` as one unit
+    (the one-direction `Recurrent`s inside it see no lengths: the padding they run over is its waste)."""
+    inner = {id(m) for outer in model.modules() if isinstance(outer, UnpackedRecurrent)
+             for m in outer.modules() if m is not outer}
+    return [m for m in model.modules() if isinstance(m, (Recurrent, UnpackedRecurrent)) and id(m) not in inner]
+
+
 def record_shapes(model: torch.nn.Module, log: list) -> list:
-    """Hook every Recurrent layer to log (layer, input shape, lengths) of each call."""
+    """Hook every recurrent layer to log (layer, input shape, lengths) of each call."""
     handles = []
-    for module in model.modules():
-        if isinstance(module, Recurrent):
-            def hook(mod, args, kwargs, mod_ref=module):
-                x = args[0]
-                lengths = args[1] if len(args) > 1 else kwargs.get("lengths")
-                log.append((mod_ref, tuple(x.shape), None if lengths is None else lengths.clone()))
-            handles.append(module.register_forward_pre_hook(hook, with_kwargs=True))
+    for module in recurrent_layers(model):
+        def hook(mod, args, kwargs, mod_ref=module):
+            x = args[0]
+            lengths = args[1] if len(args) > 1 else kwargs.get("lengths")
+            log.append((mod_ref, tuple(x.shape), None if lengths is None else lengths.clone()))
+        handles.append(module.register_forward_pre_hook(hook, with_kwargs=True))
     return handles
 
 
@@ -98,8 +105,8 @@ def time_bare(calls: list, reps: int) -> tuple[float, float]:
     for _ in range(reps):
         start = time.perf_counter()
         for module, x, lengths in inputs:
-            out, _ = module(x, lengths)
-            out.sum().backward()
+            out = module(x, lengths)
+            (out[0] if isinstance(out, tuple) else out).sum().backward()  # Recurrent: (outputs, state)
         runs.append(time.perf_counter() - start)
     return statistics.median(runs), 1 - real / processed
 

@@ -7,7 +7,7 @@ import torch
 
 from benchmarks import speed
 from benchmarks import translation as translation_benchmark
-from recipes import sentiment
+from recipes import pos, sentiment
 from recipes.batching import padding_waste, random_batches
 from tests.test_sentiment import prepared
 
@@ -59,6 +59,20 @@ def test_bare_timing_reports_the_batches_padding_waste(tmp_path, params):
 
     assert len(calls) == len(batches) and seconds > 0
     assert waste > 0 and waste == pytest.approx(padding_waste(lengths, batches))
+
+
+def test_the_taggers_unpacked_layers_are_timed_as_units_with_their_padding():
+    tagger = pos.Tagger("lstm", 20, 3, 4, 5, 1, True, 0.0, pos.CharEncoder("lstm", 9, 4, 3))
+    assert speed.recurrent_layers(tagger) == [tagger.chars.rnn, tagger.rnn]  # not the 4 one-direction cells
+    calls: list = []
+    handles = speed.record_shapes(tagger, calls)
+    spellings = torch.tensor([[0, 0], [2, 3], [4, 0]])  # the empty spelling, 2 and 1 characters
+    tagger(torch.tensor([[5, 6, 0]]), torch.tensor([2]), spellings, torch.tensor([[1, 2, 0]]))
+    for handle in handles:
+        handle.remove()
+    seconds, waste = speed.time_bare(calls, reps=1)
+    assert [shape for _, shape, _ in calls] == [(2, 1, 4), (1, 2, 4), (1, 3, 10)]  # char groups, then the sentence
+    assert seconds > 0 and waste == pytest.approx(1 / 7)  # 6 of 7 processed positions are real
 
 
 def test_translation_benchmark_reports_a_finished_run(study, monkeypatch, tmp_path):
