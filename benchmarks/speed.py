@@ -166,7 +166,9 @@ def bench_one(params: dict, recipe: str, cell: str, max_batches: int, shuffled: 
 def markdown(rows: list[dict], threads: int) -> str:
     """The benchmark table."""
     epochs, chunk = (rows[0]["epochs"], rows[0]["chunk"]) if rows else (0, 0)
-    lines = [f"# Training-speed benchmark\n\n`python -m benchmarks.speed`, {threads} threads, "
+    plural = "s" if threads != 1 else ""
+    lines = [f"# Training-speed benchmark\n\n`python -m benchmarks.speed`, {threads} thread{plural} "
+             "(params.yaml `threads`), "
              f"torch {torch.__version__}. Real (non-pad) tokens per second through the recurrent layers' "
              "task: (a) engine epoch, (b) tight loop, (c) bare recurrent layers on the same shapes "
              f"(median of {epochs} epochs each). (a) and (b) train the same epoch interleaved in chunks of "
