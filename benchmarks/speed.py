@@ -46,12 +46,12 @@ from stages import cli, paths
 from stages.runs import build, start_run
 
 
-def recurrent_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """The model's outermost recurrent modules: each `Recurrent`, and each `UnpackedRecurrent` as one unit
+def recurrent_layers(module: torch.nn.Module) -> list[torch.nn.Module]:
+    """The outermost recurrent modules in `module`: each `Recurrent`, and each `UnpackedRecurrent` as one unit
     (the one-direction `Recurrent`s inside it see no lengths: the padding they run over is its waste)."""
-    inner = {id(m) for outer in model.modules() if isinstance(outer, UnpackedRecurrent)
-             for m in outer.modules() if m is not outer}
-    return [m for m in model.modules() if isinstance(m, (Recurrent, UnpackedRecurrent)) and id(m) not in inner]
+    if isinstance(module, (Recurrent, UnpackedRecurrent)):
+        return [module]
+    return [layer for child in module.children() for layer in recurrent_layers(child)]
 
 
 def record_shapes(model: torch.nn.Module, log: list) -> list:

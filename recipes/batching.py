@@ -6,6 +6,11 @@ import torch
 from torch import Tensor
 
 
+def real_positions(lengths: Tensor, width: int, device: torch.device | None = None) -> Tensor:
+    """Boolean mask [B, width] of the non-padding positions of sequences with `lengths` [B]."""
+    return torch.arange(width, device=device)[None, :] < lengths.to(device)[:, None]
+
+
 def bucket_batches(lengths: Tensor, batch_size: int, generator: torch.Generator) -> list[Tensor]:
     """Index batches of equal or similar length, in a seeded random order.
 

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from recipes.batching import real_positions
 from recipes.params import Field
 
 State = Union[Tensor, tuple[Tensor, Tensor]]
@@ -157,8 +158,7 @@ class UnpackedRecurrent(nn.Module):
                 backward, _ = directions[1](reverse_within_length(x, lengths))
                 outputs.append(reverse_within_length(backward, lengths))
             x = torch.cat(outputs, dim=-1)  # [B, T, H*D]
-        real = torch.arange(x.size(1), device=x.device)[None, :] < lengths.to(x.device)[:, None]  # [B, T]
-        return x * real[:, :, None]
+        return x * real_positions(lengths, x.size(1), x.device)[:, :, None]
 
     def final_hidden(self, outputs: Tensor, lengths: Tensor) -> Tensor:
         """The last layer's final hidden states, directions concatenated, from `forward`'s outputs: [B, H*D]

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from recipes import rows, sources, text
-from recipes.batching import bucket_batches, sorted_batches, trim
+from recipes.batching import bucket_batches, real_positions, sorted_batches, trim
 from recipes.cells import MODEL_SCHEMA, UnpackedRecurrent
 from recipes.contract import HIGHER, LOWER, Step
 from recipes.engine import TRAIN_SCHEMA
@@ -228,9 +228,9 @@ class CharEncoder(nn.Module):
         encoded = []
         for members in torch.split(order, torch.bincount(group[order]).tolist()):
             if len(members):
-                width = int(lengths[members].max())
-                states = self.rnn(self.embed(spellings[members, :width]), lengths[members])  # [w, width, 2H]
-                encoded.append(self.rnn.final_hidden(states, lengths[members]))
+                sizes = lengths[members]  # [w]
+                states = self.rnn(self.embed(spellings[members, : int(sizes.max())]), sizes)  # [w, longest, 2H]
+                encoded.append(self.rnn.final_hidden(states, sizes))
         return torch.cat(encoded)[torch.argsort(order)]  # [W, 2H], back in the spellings' order
 
 
@@ -268,11 +268,6 @@ def build_model(section: dict, meta: dict, cell: str, hidden_size: int) -> nn.Mo
 
 
 # -------------------------------------------------------------------- task
-
-def real_positions(lengths: Tensor, width: int) -> Tensor:
-    """Boolean mask [B, T] of the non-padding positions."""
-    return torch.arange(width)[None, :] < lengths[:, None]
-
 
 class TaggingTask:
     """Batches, masked loss and tagging metrics, for the engine."""

@@ -21,7 +21,7 @@ from num2words import num2words
 from torch import Tensor, nn
 
 from recipes import rows, sources, text
-from recipes.batching import bucket_batches, sorted_batches
+from recipes.batching import bucket_batches, real_positions, sorted_batches
 from recipes.cells import MODEL_SCHEMA, Recurrent, map_state
 from recipes.contract import HIGHER, LOWER, Step
 from recipes.engine import TRAIN_SCHEMA
@@ -317,7 +317,7 @@ class Seq2Seq(nn.Module):
     def encode(self, src: Tensor, src_len: Tensor):
         """Memory, its mask [B, S] and the decoder's initial state."""
         memory, state = self.encoder(src, src_len)
-        mask = torch.arange(src.size(1), device=src.device)[None, :] < src_len.to(src.device)[:, None]
+        mask = real_positions(src_len, src.size(1), src.device)  # [B, S]
         return memory, mask, state
 
     def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor, tgt_len: Tensor) -> Tensor:
