@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     """Print a profile's `dvc exp run` command, or write its whole params file with --write."""
     profiles = load_profiles()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name", choices=sorted(profiles), help="the profile (a recipe)")
+    parser.add_argument("name", choices=sorted(profiles), help="the profile (named after its recipe)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="one more override")
     parser.add_argument("--write", type=Path, metavar="FILE", help="write params.yaml + overrides to FILE")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="the params file to start from")
@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# {profiles[args.name]['baseline']}")
     if args.write:
         args.write.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True))
-        print(f"# wrote {args.write}: python -m stages.train {args.name} <cell> 0 --params {args.write}")
+        recipe = params["recipes"][0]
+        print(f"# wrote {args.write}: python -m stages.train {recipe} <cell> 0 --params {args.write}")
     else:
         print(exp_run_command(args.name, overrides))
 
