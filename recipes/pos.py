@@ -226,11 +226,11 @@ class CharEncoder(nn.Module):
         group = torch.ceil(torch.log2(lengths.float())).long()  # [W]: 0 for 1 char, 1 for 2, 2 for 3–4, …
         order = torch.argsort(group, stable=True)
         encoded = []
-        for members in torch.split(order, torch.bincount(group[order]).tolist()):
-            if len(members):
-                sizes = lengths[members]  # [w]
-                states = self.rnn(self.embed(spellings[members, : int(sizes.max())]), sizes)  # [w, longest, 2H]
-                encoded.append(self.rnn.final_hidden(states, sizes))
+        _, counts = torch.unique(group, return_counts=True)  # sizes of the groups present, in `order`'s order
+        for members in torch.split(order, counts.tolist()):
+            sizes = lengths[members]  # [w]
+            states = self.rnn(self.embed(spellings[members, : int(sizes.max())]), sizes)  # [w, longest, 2H]
+            encoded.append(self.rnn.final_hidden(states, sizes))
         return torch.cat(encoded)[torch.argsort(order)]  # [W, 2H], back in the spellings' order
 
 
