@@ -22,7 +22,7 @@ run: $(STAMP)  ## check params.yaml, then run the stale stages in parallel (JOBS
 	python -m stages.parallel $(if $(strip $(JOBS)),--jobs $(JOBS)) $(if $(strip $(SCHEDULER)),--scheduler $(SCHEDULER))
 
 test: $(STAMP)  ## run the test suite (no network)
-	python -m pytest -q
+	python -m pytest -q --durations=10
 
 lint: $(STAMP)
 	ruff check .

@@ -1,47 +1,63 @@
-"""Run the study's stale stages in parallel on Dask, each stage through DVC itself.
+"""Run the study's stale stages in parallel on Dask, recorded in DVC as `dvc repro` records them.
 
     python -m stages.parallel                  # all cores: one single-process worker per job
     python -m stages.parallel --jobs 1         # one stage at a time
     python -m stages.parallel --scheduler tcp://host:8786   # a Dask cluster whose workers share a DVC remote
 
 A stage is submitted as soon as the stages it depends on are done (the graph
-is DVC's own, `Repo.index.graph`). Each runs as `dvc --wait-for-lock repro
---single-item <stage>`, so DVC records it in dvc.lock and its run-cache just
-as a plain `dvc repro` would. Torch in each stage gets cores ÷ jobs threads
-through RNN_RECIPES_THREADS, which changes no result and no stage's hash.
-With CUDA, one worker per GPU runs every stage, each seeing only its own GPU.
-On a cluster (`--scheduler`), each worker runs from its own clone at the same
-commit: it pulls what a stage needs from the DVC remote, runs it, and pushes
-its outputs and run-cache; this machine then pulls and restores them.
+is DVC's own, `Repo.index.graph`). Here, workers run only the stage's command;
+this process holds DVC's repository lock and does DVC's bookkeeping with DVC's
+own stage methods (stages/ledger.py): outputs removed and the run-cache tried
+before, outputs hashed, cached and run-cached after, and dvc.lock written once
+per batch of finished stages instead of once per stage. Torch in each stage
+gets cores ÷ jobs threads through RNN_RECIPES_THREADS, which changes no result
+and no stage's hash. With CUDA, one worker per GPU runs every stage, each
+seeing only its own GPU. On a cluster (`--scheduler`), each worker runs
+`dvc repro` from its own clone at the same commit: it pulls what a stage needs
+from the DVC remote, runs it, and pushes its outputs and run-cache; this
+machine then pulls and restores them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shlex
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from recipes.engine import THREADS_ENV
 from recipes.errors import UserError
 from stages import cli
+from stages.ledger import WRITE_EVERY_S, Ledger
 
 CONNECT_TIMEOUT_S = 30
 
 
 @dataclass
 class StageResult:
-    """What a worker reports of one stage: its name, seconds, and whether DVC ran it or restored it."""
+    """What a worker reports of one stage: its name, seconds, and whether it ran or was restored."""
 
     name: str
     seconds: float
     ran: bool
+
+
+@dataclass
+class StudyRun:
+    """A parallel run: the finished stages, the failures, wall seconds, and the coordinator's DVC seconds."""
+
+    done: list[StageResult] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    bookkeeping_seconds: float = 0.0  # serial: DVC's hashing, caching and dvc.lock writes, here
+    lock_writes: int = 0
 
 
 class StageFailed(Exception):
@@ -85,18 +101,35 @@ def stale_stages(repo, upstream: dict[str, list[str]]) -> set[str]:
 
 # ------------------------------------------------------------------ one stage, on a worker
 
-def stage_command(name: str, force: bool) -> list[str]:
-    """The DVC command that runs exactly one stage, waiting for DVC's lock rather than failing on it."""
-    return ["dvc", "--wait-for-lock", "repro", "--single-item", *(["--force"] if force else []), name]
-
-
-def _run(argv: list[str], cwd: Path, env: dict) -> str:
+def _run(argv: list[str], cwd: Path, env: dict, shown: str | None = None) -> str:
     result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
     output = result.stdout + result.stderr
     if result.returncode != 0:
         lines = [line for line in output.splitlines() if line.strip()]
-        raise StageFailed(f"`{shlex.join(argv)}` exited {result.returncode}: " + " | ".join(lines[-3:]))
+        raise StageFailed(f"`{shown or shlex.join(argv)}` exited {result.returncode}: " + " | ".join(lines[-3:]))
     return output
+
+
+def stage_env(threads: int) -> dict[str, str]:
+    """The environment a stage runs in on this worker: its torch threads, and its GPU if the worker has one."""
+    env = dict(os.environ, **{THREADS_ENV: str(threads), "OMP_NUM_THREADS": str(threads)})
+    # A Dask nanny sets a 64 KiB glibc trim threshold for its worker; inherited by torch it turns
+    # every freed buffer into syscalls (measured: a training stage ran 2-3x slower). Stages get the default.
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)
+    gpu = _worker_gpu()
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+    return env
+
+
+def run_command(name: str, lines: list[str], cwd: str, root: str, threads: int) -> StageResult:
+    """Run one stage's command lines as DVC runs them (the user's shell, `DVC_ROOT` and `DVC_STAGE` set)."""
+    env = dict(stage_env(threads), DVC_ROOT=root, DVC_STAGE=name)
+    shell = os.environ.get("SHELL") or "/bin/sh"
+    start = time.perf_counter()
+    for line in lines:
+        _run([shell, "-c", line], Path(cwd), env, shown=line)
+    return StageResult(name, time.perf_counter() - start, True)
 
 
 def git_commit(cwd: Path) -> str | None:
@@ -105,32 +138,20 @@ def git_commit(cwd: Path) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def run_stage(name: str, root: str | None, threads: int, force: bool = False, remote: bool = False,
-              commit: str | None = None) -> StageResult:
-    """Run one stage through DVC on this worker (in `root`, or the worker's own clone when None).
+def run_in_clone(name: str, threads: int, commit: str | None) -> StageResult:
+    """On a cluster worker: `dvc repro --pull` one stage in the worker's own clone, then push it to the remote.
 
-    `remote`: pull from the DVC remote (the stages it depends on are restored from the run-cache,
-    not re-run) and push the outputs and run-cache after; `commit` must match the clone's.
+    The stages it depends on are restored from the remote's run-cache, not re-run; `commit` must match the clone's.
     """
-    cwd = Path(root) if root else Path.cwd()
+    cwd = Path.cwd()
     if commit is not None and (here := git_commit(cwd)) != commit:
         raise StageFailed(f"the clone at {socket.gethostname()}:{cwd} is at {here}, not {commit}: "
                           "check out the coordinator's commit in every worker's clone")
-    env = dict(os.environ, **{THREADS_ENV: str(threads), "OMP_NUM_THREADS": str(threads)})
-    # A Dask nanny sets a 64 KiB glibc trim threshold for its worker; inherited by torch it turns
-    # every freed buffer into syscalls (measured: a training stage ran 2-3x slower). Stages get the default.
-    env.pop("MALLOC_TRIM_THRESHOLD_", None)
-    gpu = _worker_gpu()
-    if gpu is not None:
-        env["CUDA_VISIBLE_DEVICES"] = gpu
+    env = stage_env(threads)
     start = time.perf_counter()
-    if remote:  # --pull: the stages it depends on come from the remote's run-cache, not re-run
-        output = _run(["dvc", "--wait-for-lock", "repro", "--pull", name], cwd, env)
-        _run(["dvc", "push", "--run-cache", "-q"], cwd, env)
-    else:
-        output = _run(stage_command(name, force), cwd, env)
-    ran = f"Running stage '{name}'" in output
-    return StageResult(name, time.perf_counter() - start, ran)
+    output = _run(["dvc", "--wait-for-lock", "repro", "--pull", name], cwd, env)
+    _run(["dvc", "push", "--run-cache", "-q"], cwd, env)
+    return StageResult(name, time.perf_counter() - start, f"Running stage '{name}'" in output)
 
 
 def _worker_gpu() -> str | None:
@@ -146,12 +167,13 @@ def _worker_gpu() -> str | None:
 
 # ------------------------------------------------------------------ scheduling
 
-def schedule(client, upstream: dict[str, list[str]], submit: Callable, log: Callable[[str], None] = print
-             ) -> tuple[list[StageResult], list[tuple[str, str]]]:
-    """Submit each stage once the stages it depends on are done; stop submitting after a failure.
+def schedule(upstream: dict[str, list[str]], start: Callable, finish: Callable[[StageResult], None] = lambda r: None,
+             log: Callable[[str], None] = print) -> tuple[list[StageResult], list[tuple[str, str]]]:
+    """Start each stage once the stages it depends on are done; stop starting new ones after a failure.
 
-    `upstream` holds only the stages to run (dependencies outside it count as done).
-    `submit(client, name)` returns a Dask future. Returns the finished results and the failures.
+    `upstream` holds only the stages to run (dependencies outside it count as done). `start(name)`
+    returns a Dask future, or a `StageResult` when nothing had to run; `finish(result)` is called on
+    each result before its dependents start. Returns the finished results and the failures.
     """
     from distributed import as_completed
 
@@ -161,30 +183,44 @@ def schedule(client, upstream: dict[str, list[str]], submit: Callable, log: Call
     running = as_completed()
     names = {}
 
-    def submit_ready() -> None:
-        for name in [n for n, ups in waiting.items() if not ups]:
-            del waiting[name]
-            future = submit(client, name)
-            names[future.key] = name
-            running.add(future)
+    def fail(name: str, err: Exception) -> None:  # a StageFailed, DVC's error, or a lost worker (KilledWorker)
+        failed.append((name, " ".join(str(err).split()) or type(err).__name__))
+        log(f"FAILED {name}: {failed[-1][1]}")
+        waiting.clear()  # the others finish what they started; nothing new starts
 
-    submit_ready()
+    def complete(result: StageResult) -> None:
+        finish(result)
+        done.append(result)
+        log(f"[{len(done)}/{len(upstream)}] {result.name} "
+            + (f"ran in {result.seconds:.1f} s" if result.ran else "was restored from the run-cache"))
+        for ups in waiting.values():
+            ups.discard(result.name)
+
+    def start_ready() -> None:
+        while ready := [n for n, ups in waiting.items() if not ups]:
+            for name in ready:
+                if failed:
+                    return
+                del waiting[name]
+                try:
+                    outcome = start(name)
+                    if isinstance(outcome, StageResult):
+                        complete(outcome)
+                    else:
+                        names[outcome.key] = name
+                        running.add(outcome)
+                except Exception as err:
+                    fail(name, err)
+
+    start_ready()
     for future in running:
         name = names[future.key]
         try:
-            result = future.result()
-        except Exception as err:  # a StageFailed, or a worker lost mid-stage (KilledWorker)
-            failed.append((name, " ".join(str(err).split()) or type(err).__name__))
-            log(f"FAILED {name}: {failed[-1][1]}")
-            waiting.clear()  # the others finish what they started; nothing new starts
+            complete(future.result())
+        except Exception as err:
+            fail(name, err)
             continue
-        done.append(result)
-        log(f"[{len(done)}/{len(upstream)}] {name} {'ran' if result.ran else 'was up to date'} "
-            f"in {result.seconds:.1f} s")
-        for ups in waiting.values():
-            ups.discard(name)
-        if not failed:
-            submit_ready()
+        start_ready()
     return done, failed
 
 
@@ -218,50 +254,89 @@ def local_cluster(jobs: int, gpus: int):
                        scheduler={"cls": Scheduler, "options": {"dashboard_address": None}})
 
 
-def connect(address: str):
-    """A Dask client for the scheduler at `address`, or a `UserError` within CONNECT_TIMEOUT_S."""
+def connect(address: str, timeout_s: float = CONNECT_TIMEOUT_S):
+    """A Dask client for the scheduler at `address`, or a `UserError` within `timeout_s` seconds."""
     from distributed import Client
 
     try:
-        return Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
+        return Client(address, timeout=f"{timeout_s}s")
     except (OSError, TimeoutError) as err:
-        raise UserError(f"could not reach the Dask scheduler at {address} within {CONNECT_TIMEOUT_S} s "
+        raise UserError(f"could not reach the Dask scheduler at {address} within {timeout_s:g} s "
                         f"({type(err).__name__}); start one with `dask scheduler` and workers with "
                         "`dask worker <address>` in clones of this repository, or leave out --scheduler") from err
 
 
-def run_study(root: Path, jobs: int, scheduler: str | None, force: bool, log: Callable[[str], None] = print
-              ) -> tuple[list[StageResult], list[tuple[str, str]], float]:
-    """Run the stale stages (every stage with `force`) on a local cluster or at `scheduler`."""
-    with open_repo(root) as repo:
+def _threads(jobs: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(jobs, 1))
+
+
+def run_local(root: Path, jobs: int, force: bool, log: Callable[[str], None] = print, gpus: int | None = None,
+              write_every_s: float = WRITE_EVERY_S) -> StudyRun:
+    """Run the stale stages (every stage with `force`) on a local cluster, recording them in DVC here.
+
+    `gpus`: one worker per GPU instead of `jobs` workers (default: the CUDA devices visible).
+    """
+    from distributed import Client
+    from dvc.repo import lock_repo
+
+    run = StudyRun()
+    # DVC resolves some paths against the working directory; the lock is held throughout, so no other
+    # DVC command changes the workspace meanwhile.
+    with contextlib.chdir(root), open_repo(root) as repo, lock_repo(repo):
         upstream = stage_graph(repo)
         todo = set(upstream) if force else stale_stages(repo, upstream)
-        if scheduler:  # the rest runs here afterwards, in the final `dvc repro`
-            todo &= restorable_stages(repo)
+        plan = {name: ups for name, ups in upstream.items() if name in todo}
+        if not plan:
+            log("every stage is up to date")
+            return run
+        gpus = gpu_count() if gpus is None else gpus
+        threads = _threads(jobs)
+        log(f"{len(plan)} stages to run on {gpus or jobs} local worker(s), {threads} thread(s) each")
+        ledger = Ledger(repo, write_every_s)
+        started = time.perf_counter()
+        cluster = local_cluster(jobs, gpus)
+        client = Client(cluster)
+
+        def start(name: str):
+            if ledger.begin(name, force):
+                return StageResult(name, 0.0, ran=False)
+            lines, wdir = ledger.command(name)
+            return client.submit(run_command, name, lines, wdir, str(root), threads, key=f"stage-{name}", pure=False)
+
+        try:
+            run.done, run.failed = schedule(plan, start, lambda r: r.ran and ledger.record(r.name), log)
+        finally:
+            client.close()
+            cluster.close()
+            ledger.write()  # even when interrupted: what finished is recorded
+        run.seconds = time.perf_counter() - started
+        run.bookkeeping_seconds, run.lock_writes = ledger.seconds, ledger.lock_writes
+    return run
+
+
+def run_on_cluster(root: Path, scheduler: str, log: Callable[[str], None] = print,
+                   connect_timeout_s: float = CONNECT_TIMEOUT_S) -> StudyRun:
+    """Run the stale restorable stages on the Dask cluster at `scheduler`, each through DVC in a worker's clone."""
+    with open_repo(root) as repo:
+        upstream = stage_graph(repo)
+        todo = stale_stages(repo, upstream) & restorable_stages(repo)  # the rest runs in the final `dvc repro`
     plan = {name: ups for name, ups in upstream.items() if name in todo}
+    run = StudyRun()
     if not plan:
         log("every stage is up to date")
-        return [], [], 0.0
-    gpus = 0 if scheduler else gpu_count()
-    threads = max(1, (os.cpu_count() or 1) // max(jobs, 1))
-    log(f"{len(plan)} stages to run on " + (scheduler or f"{gpus or jobs} local worker(s), {threads} thread(s) each"))
-    start = time.perf_counter()
-    cluster = None if scheduler else local_cluster(jobs, gpus)
-    from distributed import Client
-
-    client = connect(scheduler) if scheduler else Client(cluster)
-    commit = git_commit(root) if scheduler else None
+        return run
+    log(f"{len(plan)} stages to run on {scheduler}")
+    started = time.perf_counter()
+    client = connect(scheduler, connect_timeout_s)
+    commit, threads = git_commit(root), 1
     try:
-        def submit(client, name):
-            return client.submit(run_stage, name, None if scheduler else str(root), threads, force,
-                                 bool(scheduler), commit, key=f"stage-{name}", pure=False)
-
-        done, failed = schedule(client, plan, submit, log)
+        run.done, run.failed = schedule(
+            plan, lambda name: client.submit(run_in_clone, name, threads, commit, key=f"stage-{name}", pure=False),
+            log=log)
     finally:
         client.close()
-        if cluster is not None:
-            cluster.close()
-    return done, failed, time.perf_counter() - start
+    run.seconds = time.perf_counter() - started
+    return run
 
 
 def main() -> None:
@@ -269,6 +344,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="stages at once (default: every core)")
     ap.add_argument("--scheduler", default=None, help="address of a Dask scheduler (tcp://host:8786)")
+    ap.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT_S, metavar="SECONDS",
+                    help=f"how long to try reaching --scheduler (default: {CONNECT_TIMEOUT_S})")
     ap.add_argument("--force", action="store_true", help="run every stage, changed or not (as dvc repro --force)")
     args = ap.parse_args()
     if args.jobs < 1:
@@ -276,16 +353,20 @@ def main() -> None:
     if args.force and args.scheduler:
         raise UserError("--force runs here only: on a cluster, run `dvc repro --force` or change a dependency")
     root = Path.cwd()
-    done, failed, seconds = run_study(root, args.jobs, args.scheduler, args.force)
-    if failed:
-        raise UserError(f"{len(failed)} stage(s) failed, {len(done)} finished: {failed[0][0]}: {failed[0][1]}; "
+    run = (run_on_cluster(root, args.scheduler, connect_timeout_s=args.connect_timeout) if args.scheduler
+           else run_local(root, args.jobs, args.force))
+    if run.failed:
+        name, why = run.failed[0]
+        raise UserError(f"{len(run.failed)} stage(s) failed, {len(run.done)} finished: {name}: {why}; "
                         "fix it and rerun: finished stages are recorded and will not run again")
     if args.scheduler:  # bring the workers' results here: restored from the run-cache, not re-run
         if subprocess.run(["dvc", "repro", "--pull"]).returncode != 0:
             raise UserError("`dvc repro --pull` failed after the workers finished: check the DVC remote")
-    if done:
-        work = sum(r.seconds for r in done)
-        print(f"{len(done)} stages in {seconds:.1f} s wall; their own times sum to {work:.1f} s")
+    if run.done:
+        work = sum(r.seconds for r in run.done)
+        print(f"{len(run.done)} stages in {run.seconds:.1f} s wall; their commands took {work:.1f} s"
+              + (f"; DVC's bookkeeping here {run.bookkeeping_seconds:.1f} s ({run.lock_writes} dvc.lock writes)"
+                 if run.lock_writes else ""))
 
 
 if __name__ == "__main__":

@@ -70,19 +70,33 @@ def tiny_params(params: dict, fixtures: Path) -> dict:
     return params
 
 
+def project_env(repo: Path, env: dict | None = None) -> dict:
+    """The environment for DVC and the project's commands in `repo`: this interpreter, the repo's package cache."""
+    return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                RNN_RECIPES_CACHE=str(repo / ".cache"), **(env or {}))
+
+
 def dvc(repo: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run DVC in `repo` with this interpreter, the repo's own package cache, and extra `env`."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               RNN_RECIPES_CACHE=str(repo / ".cache"), **(env or {}))
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=project_env(repo, env),
+                          capture_output=True, text=True)
+
+
+def run_parallel(repo: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m stages.parallel` (the README's `make run`) in `repo`, importing the repo's own code."""
+    return subprocess.run([sys.executable, "-m", "stages.parallel", *args], cwd=repo, capture_output=True, text=True,
+                          env=project_env(repo, {"PYTHONPATH": str(repo), **(env or {})}))
 
 
 CODE = ["dvc.yaml", "params.yaml", "stages", "recipes", ".dvcignore"]
 
 
-def make_study(root: Path, dvc_yaml: str | None = None, run: bool = True) -> Path:
-    """A copy of the project's code in root/repo with tiny params, after one traced `dvc repro` (unless not `run`).
+def make_study(root: Path, dvc_yaml: str | None = None, run: str | None = "parallel",
+               recipes: list[str] | None = None) -> Path:
+    """A copy of the project's code in root/repo with tiny params (only `recipes`, if given), reproduced once.
 
+    `run`: "parallel" runs it as `make run` does, on two Dask workers (output in root/run.log);
+    "dvc" with a plain sequential `dvc repro`; None leaves it unrun.
     root/trace.jsonl holds what each stage imported and read (stages/cli.py)."""
     repo = root / "repo"
     repo.mkdir()
@@ -92,17 +106,21 @@ def make_study(root: Path, dvc_yaml: str | None = None, run: bool = True) -> Pat
          else shutil.copy(src, repo / name))
     if dvc_yaml is not None:
         (repo / "dvc.yaml").write_text(dvc_yaml)
-    params = tiny_params(yaml.safe_load((ROOT / "params.yaml").read_text()), root / "fixtures")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["recipes"] = recipes or params["recipes"]
+    params = tiny_params(params, root / "fixtures")
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert dvc(repo, "init", "--no-scm", "-q").returncode == 0
-    if not run:
+    if run is None:
         return repo
-    result = dvc(repo, "repro", env={"RNN_RECIPES_TRACE": str(root / "trace.jsonl")})
+    trace = {"RNN_RECIPES_TRACE": str(root / "trace.jsonl")}
+    result = run_parallel(repo, "--jobs", "2", env=trace) if run == "parallel" else dvc(repo, "repro", env=trace)
+    (root / "run.log").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return repo
 
 
 @pytest.fixture(scope="session")
 def study(tmp_path_factory) -> Path:
-    """The tiny study, reproduced once per test session (tests must not change its results)."""
+    """The tiny study, run once per test session by the parallel runner (tests must not change its results)."""
     return make_study(tmp_path_factory.mktemp("study"))

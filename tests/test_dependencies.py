@@ -25,9 +25,9 @@ def stage_name(record: dict) -> str:
 
 
 def traces(root: Path) -> dict[str, dict]:
-    """Trace records by stage name."""
+    """Trace records by stage name (not the parallel runner's own record: it runs the stages, it is none)."""
     lines = (root / "trace.jsonl").read_text().splitlines()
-    return {stage_name(r): r for r in map(json.loads, lines)}
+    return {stage_name(r): r for r in map(json.loads, lines) if r["module"] != "stages.parallel"}
 
 
 def declared(repo: Path) -> dict[str, tuple[set[str], set[str]]]:
