@@ -1,6 +1,7 @@
 """Parallel-study benchmark: the whole default study, sequential against parallel, in one sitting.
 
     python -m benchmarks.parallel [--jobs N]      (about 25 minutes on 2 cores; run nothing else meanwhile)
+    python -m benchmarks.parallel --simulate 1,2,4,8,16 [--scale S]   (benchmarks/simulate.py)
 
 From the same state, with every stage forced:
   1. sequential — `dvc repro --force`, one stage after another;
@@ -103,12 +104,28 @@ def write_section(path: Path, section: str, start: str = SECTION_START, end: str
     write_text(path, text.rstrip("\n") + "\n\n" + section + "\n")
 
 
+def write_simulation(workers: list[int], out: Path, scale: float) -> None:
+    """The scaling simulation, written under `simulated` in benchmark_parallel.json and plotted."""
+    from benchmarks import simulate
+
+    report = out / "benchmark_parallel.json"
+    result = simulate.simulate(workers, Path.cwd(), report, scale)
+    write_json(report, {**json.loads(report.read_text()), "simulated": result})
+    simulate.plot(result, out / "parallel_scaling.png")
+    print(json.dumps({w: round(r["speedup"], 2) for w, r in result["workers"].items()}))
+
+
 def main() -> None:
     """Run the study sequentially, then in parallel, and write the comparison."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel jobs (default: every core)")
     ap.add_argument("--out", default="reports", help="folder for benchmark.md and benchmark_parallel.json")
+    ap.add_argument("--simulate", default=None, metavar="COUNTS",
+                    help="instead: the scaling simulation at these worker counts (comma-separated)")
+    ap.add_argument("--scale", type=float, default=1.0, help="--simulate: multiply each stage's seconds by this")
     args = ap.parse_args()
+    if args.simulate:
+        return write_simulation([int(w) for w in args.simulate.split(",")], Path(args.out), args.scale)
     log = Path(tempfile.gettempdir()) / "rnn-recipes-benchmark-parallel.log"
     log.unlink(missing_ok=True)
     print(f"sequential: dvc repro --force ... (output in {log})", flush=True)
@@ -117,7 +134,8 @@ def main() -> None:
     startup = startup_seconds(log)
     print(f"sequential {sequential:.0f} s; parallel ...", flush=True)
     start = time.perf_counter()
-    done, failed, _ = parallel.run_study(Path.cwd(), args.jobs, None, force=True, log=lambda _: None)
+    run = parallel.run_local(Path.cwd(), args.jobs, force=True, log=lambda _: None)
+    done, failed = run.done, run.failed
     parallel_s = time.perf_counter() - start
     if failed:
         raise cli.UserError(f"the parallel run failed: {failed[0][0]}: {failed[0][1]}")
@@ -128,6 +146,8 @@ def main() -> None:
               "startup_seconds": startup, "startup_seconds_per_stage": per_stage,
               "startup_seconds_total": per_stage * len(done), "same_test_metrics": run_test_metrics() == before,
               "max_test_metric_difference": largest_difference(before, run_test_metrics()),
+              "serial_seconds_per_stage": run.bookkeeping_seconds / max(len(done), 1),
+              "lock_writes": run.lock_writes,
               "parallel_stage_seconds": {r.name: round(r.seconds, 2) for r in done}}
     write_json(Path(args.out) / "benchmark_parallel.json", result)
     write_section(Path(args.out) / "benchmark.md", markdown(result))

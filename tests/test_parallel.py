@@ -212,3 +212,11 @@ def test_two_worker_clones_and_a_coordinator_share_a_dvc_remote(tmp_path):
     assert final.count("Running stage") == 1 and "Running stage 'compare'" in final
     assert dvc(coordinator, "status", "--json").stdout.strip() == "{}"
     assert all((coordinator / "metrics" / "runs").glob("*/*.json"))
+
+
+def test_the_simulations_bound_is_the_longest_chain_of_stage_seconds():
+    from benchmarks.simulate import critical_path
+
+    upstream = {"a": [], "b": ["a"], "c": [], "d": ["b", "c"]}
+    assert critical_path(upstream, {"a": 1.0, "b": 2.0, "c": 5.0, "d": 1.0}) == 6.0  # c → d, not a → b → d
+    assert critical_path(upstream, {"a": 4.0, "b": 2.0, "c": 5.0, "d": 1.0}) == 7.0
