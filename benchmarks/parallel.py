@@ -112,7 +112,7 @@ def write_simulation(workers: list[int], out: Path, scale: float) -> None:
     result = simulate.simulate(workers, Path.cwd(), report, scale)
     write_json(report, {**json.loads(report.read_text()), "simulated": result})
     simulate.plot(result, out / "parallel_scaling.png")
-    print(json.dumps({w: round(r["speedup"], 2) for w, r in result["workers"].items()}))
+    print(json.dumps({w: r["speedup"] and round(r["speedup"], 2) for w, r in result["workers"].items()}))
 
 
 def main() -> None:

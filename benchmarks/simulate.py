@@ -20,9 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from recipes.errors import UserError
 from stages import parallel
 
-CODE = ["dvc.yaml", "params.yaml", "stages", "recipes", ".dvcignore"]
+CODE = ["dvc.yaml", "params.yaml", "stages", "recipes", ".dvcignore"]  # what a stage of the study needs
 
 SLEEP_STAGE = '''
 import json, sys, time
@@ -48,14 +49,19 @@ def measured_seconds(report: Path) -> tuple[dict[str, float], float]:
     return data["parallel_stage_seconds"], data["startup_seconds"]["python_torch_imports"]
 
 
+def copy_code(source: Path, target: Path) -> None:
+    """Copy the project's study code (CODE) from `source` into the new folder `target`."""
+    target.mkdir()
+    for name in CODE:
+        src = source / name
+        (shutil.copytree(src, target / name, ignore=shutil.ignore_patterns("__pycache__")) if src.is_dir()
+         else shutil.copy(src, target / name))
+
+
 def workspace(root: Path, source: Path) -> Path:
     """A DVC project in root/sim with the study's graph and sleeping commands."""
     sim = root / "sim"
-    sim.mkdir()
-    for name in CODE:
-        src = source / name
-        (shutil.copytree(src, sim / name, ignore=shutil.ignore_patterns("__pycache__")) if src.is_dir()
-         else shutil.copy(src, sim / name))
+    copy_code(source, sim)
     text = (sim / "dvc.yaml").read_text()
     (sim / "dvc.yaml").write_text(text.replace("cmd: python -m stages.", "cmd: python sleep_stage.py "))
     (sim / "sleep_stage.py").write_text(SLEEP_STAGE)
@@ -63,10 +69,14 @@ def workspace(root: Path, source: Path) -> Path:
     return sim
 
 
-def write_plan(sim: Path, source: Path, seconds: dict[str, float], default: float, scale: float) -> dict:
-    """simulation.json: each stage's sleep and outputs (a folder where the real study's output is one)."""
+def write_plan(sim: Path, source: Path, seconds: dict[str, float], default: float, scale: float
+               ) -> tuple[dict[str, list[str]], dict[str, float], list[str]]:
+    """Write simulation.json (each stage's sleep and outputs: a folder where the real study's is one).
+
+    Returns the graph, each stage's sleep, and the stages the measured run lacked (given `default`)."""
     plan, filled_in = {}, []
     with parallel.open_repo(sim) as repo:
+        upstream = parallel.stage_graph(repo)
         for stage in repo.index.stages:
             if stage.name not in seconds:
                 filled_in.append(stage.name)
@@ -74,7 +84,7 @@ def write_plan(sim: Path, source: Path, seconds: dict[str, float], default: floa
                     for out in stage.outs]
             plan[stage.name] = {"seconds": seconds.get(stage.name, default) * scale, "outs": outs}
     (sim / "simulation.json").write_text(json.dumps(plan))
-    return {"filled_in": sorted(filled_in)}
+    return upstream, {name: p["seconds"] for name, p in plan.items()}, sorted(filled_in)
 
 
 def critical_path(upstream: dict[str, list[str]], seconds: dict[str, float]) -> float:
@@ -94,28 +104,24 @@ def simulate(workers: list[int], source: Path, report: Path, scale: float = 1.0)
     measured, default = measured_seconds(report)
     with tempfile.TemporaryDirectory() as tmp:
         sim = workspace(Path(tmp), source)
-        notes = write_plan(sim, source, measured, default, scale)
-        plan = json.loads((sim / "simulation.json").read_text())
-        seconds = {name: p["seconds"] for name, p in plan.items()}
-        with parallel.open_repo(sim) as repo:
-            upstream = parallel.stage_graph(repo)
+        upstream, seconds, filled_in = write_plan(sim, source, measured, default, scale)
         path, work = critical_path(upstream, seconds), sum(seconds.values())
         rows = {}
         for count in workers:
             start = time.perf_counter()
             run = parallel.run_local(sim, count, force=True, log=lambda _: None, gpus=0)
             if run.failed:
-                raise parallel.UserError(f"the simulation failed at {count} workers: {run.failed[0]}")
+                raise UserError(f"the simulation failed at {count} workers: {run.failed[0]}")
             rows[str(count)] = {"seconds": time.perf_counter() - start, "bound_seconds": max(path, work / count),
                                 "bookkeeping_seconds": run.bookkeeping_seconds, "lock_writes": run.lock_writes}
             print(f"{count} worker(s): {rows[str(count)]['seconds']:.1f} s", flush=True)
-    base = rows[str(workers[0])]["seconds"] * workers[0]
+    one = rows.get("1", {}).get("seconds")  # speed-up against one worker, when that count was run
     for row in rows.values():
-        row["speedup"] = base / row["seconds"]
+        row["speedup"] = one / row["seconds"] if one else None
     stages = len(seconds)
     return {"stages": stages, "scale": scale, "work_seconds": work, "critical_path_seconds": path,
             "serial_seconds_per_stage": {w: r["bookkeeping_seconds"] / stages for w, r in rows.items()},
-            "workers": rows, **notes}
+            "workers": rows, "filled_in": filled_in}
 
 
 def plot(result: dict, path: Path) -> None:

@@ -6,7 +6,6 @@ import copy
 import importlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,8 @@ from types import ModuleType
 
 import pytest
 import yaml
+
+from benchmarks.simulate import copy_code
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,9 +89,6 @@ def run_parallel(repo: Path, *args: str, env: dict | None = None) -> subprocess.
                           env=project_env(repo, {"PYTHONPATH": str(repo), **(env or {})}))
 
 
-CODE = ["dvc.yaml", "params.yaml", "stages", "recipes", ".dvcignore"]
-
-
 def make_study(root: Path, dvc_yaml: str | None = None, run: str | None = "parallel",
                recipes: list[str] | None = None) -> Path:
     """A copy of the project's code in root/repo with tiny params (only `recipes`, if given), reproduced once.
@@ -99,11 +97,7 @@ def make_study(root: Path, dvc_yaml: str | None = None, run: str | None = "paral
     "dvc" with a plain sequential `dvc repro`; None leaves it unrun.
     root/trace.jsonl holds what each stage imported and read (stages/cli.py)."""
     repo = root / "repo"
-    repo.mkdir()
-    for name in CODE:
-        src = ROOT / name
-        (shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__")) if src.is_dir()
-         else shutil.copy(src, repo / name))
+    copy_code(ROOT, repo)
     if dvc_yaml is not None:
         (repo / "dvc.yaml").write_text(dvc_yaml)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
