@@ -19,7 +19,7 @@ SCHEDULER ?=  # a Dask scheduler address (tcp://host:8786) to run the stages on 
 
 run: $(STAMP)  ## check params.yaml, then run the stale stages in parallel (JOBS=1: one at a time)
 	python -m stages.check
-	python -m stages.parallel $(if $(strip $(JOBS)),--jobs $(JOBS)) $(if $(strip $(SCHEDULER)),--scheduler $(SCHEDULER))
+	python -m stages.study.parallel $(if $(strip $(JOBS)),--jobs $(JOBS)) $(if $(strip $(SCHEDULER)),--scheduler $(SCHEDULER))
 
 test: $(STAMP)  ## run the test suite (no network)
 	python -m pytest -q --durations=10

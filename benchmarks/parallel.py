@@ -5,7 +5,7 @@
 
 From the same state, with every stage forced:
   1. sequential — `dvc repro --force`, one stage after another;
-  2. parallel   — `python -m stages.parallel --force --jobs N` (N = cores by default).
+  2. parallel   — `python -m stages.study.parallel --force --jobs N` (N = cores by default).
 It checks that both give the same test metrics, and puts the wall times beside
 the study's pure work (the sum of its runs' training-loop seconds, a floor no
 scheduler beats) and its start-up overhead: per stage, DVC's own invocation (a
@@ -27,8 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from recipes.atomic import write_json, write_text
-from stages import cli, parallel, paths
+from recipes.kit.atomic import write_json, write_text
+from stages.common import cli, paths
+from stages.study import parallel
 
 SECTION_START, SECTION_END = "<!-- parallel study: benchmarks/parallel.py -->", "<!-- end parallel study -->"
 
@@ -85,7 +86,7 @@ def markdown(result: dict) -> str:
         "| run | wall seconds |",
         "|---|---|",
         f"| sequential (`dvc repro --force`) | {r['sequential_seconds']:.0f} |",
-        f"| parallel (`python -m stages.parallel --force --jobs {r['jobs']}`) | {r['parallel_seconds']:.0f} |",
+        f"| parallel (`python -m stages.study.parallel --force --jobs {r['jobs']}`) | {r['parallel_seconds']:.0f} |",
         f"| parallel ÷ sequential | **{r['parallel_over_sequential']:.2f}** |",
         f"| pure work: the runs' training loops, summed | {r['work_seconds']:.0f} |",
         f"| start-up overhead, summed ({r['startup_seconds_per_stage']:.1f} s a stage) | "

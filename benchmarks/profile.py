@@ -18,8 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from recipes.errors import UserError
-from recipes.params import load_params, read_yaml
+from recipes.kit.errors import UserError
+from recipes.kit.params import load_params, read_yaml
 
 PROFILES = Path(__file__).resolve().parent / "profiles.yaml"
 

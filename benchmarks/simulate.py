@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from recipes.errors import UserError
-from stages import parallel
+from recipes.kit.errors import UserError
+from stages.study import parallel
 
 CODE = ["dvc.yaml", "params.yaml", "stages", "recipes", ".dvcignore"]  # what a stage of the study needs
 

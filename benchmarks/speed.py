@@ -1,10 +1,11 @@
 """Training-speed benchmark: how close the engine runs to the recurrent kernels.
 
     python -m benchmarks.speed [--recipes pos translation] [--cells gru] [--max-batches 100]
+    python -m benchmarks.speed --kernels [--cells mingru gru] [--lengths 16 64 256 1024]   (benchmarks/cell_speed.py)
 
 For each recipe × cell, on the prepared embedded data (run `dvc repro` first),
 in one process:
-  (a) engine   — `recipes.engine.train_epoch` over one epoch's batches, plus
+  (a) engine   — `recipes.kit.engine.train_epoch` over one epoch's batches, plus
                  building that epoch's batch order: model, loss, backward,
                  clipping, optimiser, NaN check, tqdm, loss bookkeeping;
   (b) tight    — the same model and batches (index lists built beforehand):
@@ -34,16 +35,17 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import translation
+from benchmarks import cell_speed, translation
 from benchmarks.parallel import kept_section
-from recipes.atomic import write_json, write_text
-from recipes.batching import random_batches
-from recipes.cells import Recurrent, UnpackedRecurrent
-from recipes.engine import seed_everything, set_threads, train_epoch
-from recipes.params import load_params
-from recipes.sizing import hidden_size_for
-from stages import cli, paths
-from stages.runs import build, start_run
+from recipes.cells import UnpackedRecurrent, cell_names
+from recipes.cells.recurrent import Recurrent
+from recipes.kit.atomic import write_json, write_text
+from recipes.kit.batching import random_batches
+from recipes.kit.engine import seed_everything, set_threads, train_epoch
+from recipes.kit.params import load_params
+from recipes.kit.sizing import hidden_size_for
+from stages.common import cli, paths
+from stages.common.runs import build, start_run
 
 
 def recurrent_layers(module: torch.nn.Module) -> list[torch.nn.Module]:
@@ -204,9 +206,15 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=8, help="batches per interleaved engine / tight-loop chunk")
     ap.add_argument("--shuffled", action="store_true", help="also measure plain random batches, for comparison")
     ap.add_argument("--out", default="reports", help="folder for benchmark.md and benchmark.json")
+    ap.add_argument("--kernels", action="store_true",
+                    help="instead: each cell's forward + backward speed alone at --lengths (default: every cell)")
+    ap.add_argument("--lengths", nargs="*", type=int, default=list(cell_speed.LENGTHS), help="--kernels: lengths")
     args = ap.parse_args()
     params = load_params()
     set_threads(params["threads"])
+    if args.kernels:
+        cell_speed.run(args.cells or list(cell_names()), args.lengths, args.reps, Path(args.out))
+        return
     rows = []
     for recipe in args.recipes or params["recipes"]:
         if not (paths.PREPARED / recipe / "data.pt").exists():

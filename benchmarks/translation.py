@@ -24,11 +24,11 @@ import torch
 
 from benchmarks.parallel import write_section
 from recipes import translation
-from recipes.atomic import write_text
-from recipes.contract import selection_metric
-from recipes.params import load_params
-from stages.runs import load_trained, start_run
-from stages.summary import load_histories, load_runs, read_prepared
+from recipes.kit.atomic import write_text
+from recipes.kit.contract import selection_metric
+from recipes.kit.params import load_params
+from stages.common.runs import load_trained, start_run
+from stages.study.summary import load_histories, load_runs, read_prepared
 
 SECTION_START, SECTION_END = "<!-- translation benchmark: benchmarks/translation.py -->", "<!-- end translation -->"
 PUBLISHED = {"source": "bentrevett/pytorch-seq2seq nb 3, BiGRU + additive attention", "bleu": 28.3,

@@ -1,1 +1,1 @@
-"""DVC stages, one module each, run as `python -m stages.<stage> ...`."""
+"""The commands: one module per DVC stage, run as `python -m stages.<stage> ...`, plus `check` and `predict`."""

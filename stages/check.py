@@ -7,8 +7,8 @@ every recipe section, exactly as the stages do, and exits 2 on the first fault.
 
 import argparse
 
-from recipes.params import GLOBAL_SCHEMA, load_params
-from stages import cli
+from recipes.kit.params import GLOBAL_SCHEMA, load_params
+from stages.common import cli
 
 
 def main() -> None:

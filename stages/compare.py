@@ -7,16 +7,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from recipes.atomic import atomic_paths, json_text
-from recipes.errors import UserError
-from recipes.params import load_params
-from stages import cli, paths, plots, report
-from stages.summary import load_histories, load_runs, read_optional, read_prepared, summarize, tracked_metrics
+from recipes.kit.atomic import atomic_paths, json_text
+from recipes.kit.errors import UserError
+from recipes.kit.files import TIMING, TUNING
+from recipes.kit.params import load_params
+from stages.common import cli, paths
+from stages.study import plots, report
+from stages.study.summary import load_histories, load_runs, read_optional, read_prepared, summarize, tracked_metrics
 
 
 def read_tunings(name: str, cells: list[str]) -> dict[str, dict]:
     """The tune stages' choices for the recipe's cells; empty when tuning is off."""
-    tunings = {cell: read_optional(paths.tuning_file(name, cell)) for cell in cells}
+    tunings = {cell: read_optional(paths.tuning_file(name, cell), TUNING, f"dvc repro tune@{name}-{cell}")
+               for cell in cells}
     return {cell: tuned for cell, tuned in tunings.items() if tuned and tuned["trials"] > 0}
 
 
@@ -68,7 +71,7 @@ def compare_recipe(name: str, params: dict, plot_dir: Path, curve_dir: Path) -> 
     histories = {cell: load_histories(name, cell, params["seeds"]) for cell in runs}
     meta, facts = read_prepared(name, "meta.json"), read_prepared(name, "recipe.json")
     facts["metric"] = next(iter(runs.values()))[0]["selected_by"]  # the validation metric train chose by
-    timing = read_optional(paths.TIMING / f"{name}.json")
+    timing = read_optional(paths.TIMING / f"{name}.json", TIMING, f"dvc repro timing@{name}")
     if timing is None:
         raise UserError(f"no {paths.TIMING / name}.json: run `dvc repro timing@{name}` first")
     metric, headline = facts["metric"], facts["headline"]

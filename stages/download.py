@@ -1,9 +1,9 @@
 """Stage: fetch one recipe's dataset into data/raw/<recipe>/ with SOURCE.json."""
 
-from recipes.atomic import atomic_path
-from recipes.contract import load_recipe
-from recipes.params import load_params
-from stages import cli, paths
+from recipes.kit.atomic import atomic_path
+from recipes.kit.contract import load_recipe
+from recipes.kit.params import load_params
+from stages.common import cli, paths
 
 
 def main() -> None:

@@ -2,11 +2,11 @@
 
 import torch
 
-from recipes.atomic import atomic_paths, json_text
-from recipes.engine import evaluate
-from recipes.params import load_params
-from stages import cli, paths
-from stages.runs import load_trained, start_run
+from recipes.kit.atomic import atomic_paths, json_text
+from recipes.kit.engine import evaluate
+from recipes.kit.params import load_params
+from stages.common import cli, paths
+from stages.common.runs import load_trained, start_run
 
 
 def main() -> None:

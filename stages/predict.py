@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from recipes.errors import UserError
-from recipes.params import load_params
-from stages import cli
-from stages.runs import load_trained, start_run
+from recipes.cells import cell_names
+from recipes.kit.errors import UserError
+from recipes.kit.params import load_params
+from stages.common import cli
+from stages.common.runs import load_trained, start_run
 
 
 def read_inputs(arguments: list[str]) -> list[str]:
@@ -32,7 +33,7 @@ def main() -> None:
     """Print the model's output for each input, one line each."""
     ap = cli.parser(__doc__)
     ap.formatter_class = argparse.RawDescriptionHelpFormatter
-    ap.add_argument("cell", help="recurrent cell of the trained model: rnn, gru or lstm")
+    ap.add_argument("cell", help=f"recurrent cell of the trained model: {', '.join(cell_names())}")
     ap.add_argument("inputs", nargs="*", metavar="INPUT", help="raw inputs (default: lines of stdin)")
     ap.add_argument("--seed", type=int, default=None, help="training seed of the model (default: first of seeds)")
     args = ap.parse_intermixed_args()  # options may come after the inputs

@@ -3,10 +3,10 @@ with recipe.json (topology, headline metric, every metric's direction) for the c
 
 import json
 
-from recipes.atomic import atomic_path
-from recipes.contract import load_recipe
-from recipes.params import load_params
-from stages import cli, paths
+from recipes.kit.atomic import atomic_path
+from recipes.kit.contract import load_recipe
+from recipes.kit.params import load_params
+from stages.common import cli, paths
 
 
 def recipe_facts(recipe) -> dict:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import statistics
 import time
 
-from recipes.atomic import write_json
 from recipes.cells import count_parameters
-from recipes.engine import make_optimizer, train_step
-from recipes.params import load_params
-from recipes.sizing import hidden_size_for
-from stages import cli, paths
-from stages.runs import Run, build, start_run
+from recipes.kit.atomic import write_json
+from recipes.kit.engine import make_optimizer, train_step
+from recipes.kit.params import load_params
+from recipes.kit.sizing import hidden_size_for
+from stages.common import cli, paths
+from stages.common.runs import Run, build, start_run
 
 ROUNDS, STEPS, WARMUP = 7, 8, 2
 SEED = 0

@@ -3,14 +3,14 @@
 import csv
 import io
 
-from recipes.atomic import atomic_paths, write_torch
 from recipes.cells import count_parameters
-from recipes.contract import selection_metric
-from recipes.engine import fit
-from recipes.params import TUNABLE, load_params
-from recipes.sizing import hidden_size_for
-from stages import cli, paths
-from stages.runs import build, start_run, tuned_params
+from recipes.kit.atomic import atomic_paths, write_torch
+from recipes.kit.contract import selection_metric
+from recipes.kit.engine import fit
+from recipes.kit.params import TUNABLE, load_params
+from recipes.kit.sizing import hidden_size_for
+from stages.common import cli, paths
+from stages.common.runs import build, start_run, tuned_params
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_metric", "seconds", "examples_per_s"]
 
@@ -42,7 +42,7 @@ def main() -> None:
                "seconds_per_epoch": result.train_seconds / result.epochs_run,
                "examples_per_s": result.examples_per_s, "tokens_per_s": result.tokens_per_s,
                "settings": {f"{part}.{name}": run.section[part][name] for name, (part, _, _) in TUNABLE.items()}}
-    checkpoint = {"cell": args.cell, "state_dict": model.state_dict(), "train": summary}
+    checkpoint = {"recipe": args.recipe, "cell": args.cell, "state_dict": model.state_dict(), "train": summary}
     with atomic_paths(paths.HISTORY / args.recipe / f"{name}.csv", paths.MODELS / args.recipe / f"{name}.pt") as (
             history, weights):
         history.write_text(history_csv(result.history))

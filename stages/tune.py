@@ -4,16 +4,16 @@
 
 With tune.trials: 0 (the default) it writes `{"trials": 0, "settings": {}}` and
 the train stages use params.yaml's settings unchanged. Otherwise it runs
-tune.trials trials (stages/tuning.py) and the train stages of (recipe, cell)
+tune.trials trials (stages/common/tuning.py) and the train stages of (recipe, cell)
 read the best trial's settings. Start more processes of this same command to
 share the work of one study; each stops when the study holds enough trials.
 """
 
-from recipes.atomic import write_json
-from recipes.params import load_params
-from stages import cli
-from stages.paths import tuning_file
-from stages.tuning import search
+from recipes.kit.atomic import write_json
+from recipes.kit.params import load_params
+from stages.common import cli
+from stages.common.paths import tuning_file
+from stages.common.tuning import search
 
 
 def main() -> None:

@@ -59,12 +59,17 @@ def recipe_tests(name: str) -> ModuleType:
 
 
 TINY_TRIALS = 2
+# One cell per kind of state the recipes handle (rnn: h; lstm: the pair h, c); every registered cell's
+# contract is checked in-process by tests/test_cell_conformance.py, so the end-to-end study needs no more.
+TINY_CELLS = ["rnn", "lstm"]
 
 
 def tiny_params(params: dict, fixtures: Path) -> dict:
-    """The committed params shrunk to seconds of work: one seed, each recipe's own `tiny` settings,
-    and tuning on with 2 trials per recipe × cell (so the tiny study runs every stage's full code path)."""
+    """The committed params shrunk to seconds of work: one seed, two cells (TINY_CELLS), each recipe's own
+    `tiny` settings, and tuning on with 2 trials per recipe × cell (so the tiny study runs every stage's
+    full code path)."""
     params["seeds"] = [0]
+    params["cells"] = TINY_CELLS
     params["tune"]["trials"] = TINY_TRIALS
     for name in params["recipes"]:
         recipe_tests(name).tiny(params[name], fixtures / name)
@@ -84,18 +89,19 @@ def dvc(repo: Path, *args: str, env: dict | None = None) -> subprocess.Completed
 
 
 def run_parallel(repo: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """`python -m stages.parallel` (the README's `make run`) in `repo`, importing the repo's own code."""
-    return subprocess.run([sys.executable, "-m", "stages.parallel", *args], cwd=repo, capture_output=True, text=True,
-                          env=project_env(repo, {"PYTHONPATH": str(repo), **(env or {})}))
+    """`python -m stages.study.parallel` (the README's `make run`) in `repo`, importing the repo's own code."""
+    return subprocess.run([sys.executable, "-m", "stages.study.parallel", *args], cwd=repo, capture_output=True,
+                          text=True, env=project_env(repo, {"PYTHONPATH": str(repo), **(env or {})}))
 
 
 def make_study(root: Path, dvc_yaml: str | None = None, run: str | None = "parallel",
-               recipes: list[str] | None = None) -> Path:
-    """A copy of the project's code in root/repo with tiny params (only `recipes`, if given), reproduced once.
+               recipes: list[str] | None = None, cells: list[str] | None = None) -> Path:
+    """A copy of the project's code in root/repo with tiny params (only `recipes` and `cells`, if given),
+    reproduced once.
 
     `run`: "parallel" runs it as `make run` does, on two Dask workers (output in root/run.log);
     "dvc" with a plain sequential `dvc repro`; None leaves it unrun.
-    root/trace.jsonl holds what each stage imported and read (stages/cli.py)."""
+    root/trace.jsonl holds what each stage imported and read (stages/common/cli.py)."""
     repo = root / "repo"
     copy_code(ROOT, repo)
     if dvc_yaml is not None:
@@ -103,6 +109,7 @@ def make_study(root: Path, dvc_yaml: str | None = None, run: str | None = "paral
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["recipes"] = recipes or params["recipes"]
     params = tiny_params(params, root / "fixtures")
+    params["cells"] = cells or params["cells"]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert dvc(repo, "init", "--no-scm", "-q").returncode == 0
     if run is None:

@@ -2,7 +2,7 @@
 
 import torch
 
-from recipes.batching import bucket_batches, padding_waste, sorted_batches, trim
+from recipes.kit.batching import bucket_batches, padding_waste, sorted_batches, trim
 
 
 def lengths_fixture():

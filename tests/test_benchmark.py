@@ -8,7 +8,7 @@ import torch
 from benchmarks import speed
 from benchmarks import translation as translation_benchmark
 from recipes import pos, sentiment
-from recipes.batching import padding_waste, random_batches
+from recipes.kit.batching import padding_waste, random_batches
 from tests.test_sentiment import prepared
 
 
@@ -78,8 +78,8 @@ def test_the_taggers_unpacked_layers_are_timed_as_units_with_their_padding():
 def test_translation_benchmark_reports_a_finished_run(study, monkeypatch, tmp_path):
     monkeypatch.chdir(study)
     params = study / "params.yaml"
-    quality = translation_benchmark.quality(params, "gru", 0, wall_seconds=12.0)
-    beams = translation_benchmark.beam_speed(params, "gru", 0)
+    quality = translation_benchmark.quality(params, "lstm", 0, wall_seconds=12.0)
+    beams = translation_benchmark.beam_speed(params, "lstm", 0)
     assert beams["identical_outputs"] == 1.0 and beams["sentences"] == 20 and beams["speedup"] > 0
     assert 0 <= quality["sacrebleu"] <= 100 and 0 <= quality["token_bleu"] <= 100
     assert quality["epochs_run"] == len(quality["valid_metric_by_epoch"]) and quality["selected_by"] == "exact_match"
@@ -92,3 +92,14 @@ def test_translation_benchmark_reports_a_finished_run(study, monkeypatch, tmp_pa
                                         translation_benchmark.SECTION_END)
     assert report.read_text().count("## Translation on Multi30k") == 1
     assert report.read_text().startswith("# Training-speed benchmark")
+
+
+def test_the_kernel_benchmark_times_every_cell_and_writes_its_table_and_plot(tmp_path, monkeypatch):
+    from benchmarks import cell_speed
+
+    monkeypatch.setattr(cell_speed, "BATCH", 2)
+    result = cell_speed.run(["gru", "mingru"], [4, 8], 1, tmp_path)
+    assert set(result["tokens_per_second"]) == {"gru", "mingru"}
+    assert all(v > 0 for speeds in result["tokens_per_second"].values() for v in speeds.values())
+    assert result["speed_over"]["gru"]["gru"] == {4: 1.0, 8: 1.0}
+    assert "| mingru |" in (tmp_path / "cell_speed.md").read_text() and (tmp_path / "cell_speed.png").stat().st_size

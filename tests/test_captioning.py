@@ -9,7 +9,7 @@ from datasets import Dataset
 from PIL import Image
 
 from recipes import captioning
-from recipes.metrics import corpus_bleu, exact_match
+from recipes.kit.metrics import corpus_bleu, exact_match
 
 SOURCE = {"max_digits": 3, "strips": {"train": 200, "validation": 40, "test": 40},
           "pool_fractions": {"validation": 0.15, "test": 0.15}}
@@ -69,7 +69,7 @@ def test_multi_reference_bleu_and_exact_match_by_hand():
 
 
 def test_unreachable_weights_say_what_to_do(monkeypatch):
-    from recipes.errors import UserError
+    from recipes.kit.errors import UserError
 
     def offline(**kwargs):
         raise OSError("no network")

@@ -1,33 +1,17 @@
-"""The cell factory: packing hides padding, every cell trains, the state stays opaque; the unpacked
-layers compute what the packed ones do."""
+"""Cells beyond the shared contract (tests/test_cell_conformance.py): the fused PyTorch cells' unpacked
+layers equal their packed stacks, the LSTM's forget bias, the minimal cells' two scans, unknown names."""
 
 import pytest
 import torch
 
-from recipes.cells import CELL_CLASSES, Recurrent, UnpackedRecurrent, map_state, reverse_within_length
+from recipes.cells import UnpackedRecurrent, build_cell, cell_class, cell_names, reverse_within_length
+from recipes.cells.minimal import parallel_scan, sequential_scan
+from recipes.cells.recurrent import TorchRecurrent
 
-CELLS = list(CELL_CLASSES)
-
-
-@pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("bidirectional", [False, True])
-def test_packed_batch_equals_each_sequence_alone(cell, bidirectional):
-    torch.manual_seed(0)
-    rnn = Recurrent(cell, 5, 7, num_layers=2, bidirectional=bidirectional).eval()
-    lengths = torch.tensor([4, 2, 3])
-    x = torch.randn(3, 4, 5)
-    x[1, 2:] = 99.0  # padding garbage must not matter
-    x[2, 3:] = -99.0
-    out, state = rnn(x, lengths)
-    final = rnn.final_hidden(state)
-    for i, n in enumerate(lengths.tolist()):
-        alone_out, alone_state = rnn(x[i : i + 1, :n])
-        assert torch.allclose(out[i, :n], alone_out[0], atol=1e-5)
-        assert torch.all(out[i, n:] == 0)
-        assert torch.allclose(final[i], rnn.final_hidden(alone_state)[0], atol=1e-5)
+CELLS = [c for c in cell_names() if issubclass(cell_class(c), TorchRecurrent)]  # fused PyTorch cells
 
 
-def unpacked_copy_of(packed: Recurrent, cell: str) -> UnpackedRecurrent:
+def unpacked_copy_of(packed: TorchRecurrent, cell: str) -> UnpackedRecurrent:
     """An UnpackedRecurrent holding `packed`'s weights: layer l, direction d ← its `_l{l}` / `_l{l}_reverse`."""
     rnn = packed.rnn
     unpacked = UnpackedRecurrent(cell, rnn.input_size, rnn.hidden_size, rnn.num_layers, rnn.bidirectional)
@@ -44,7 +28,7 @@ def unpacked_copy_of(packed: Recurrent, cell: str) -> UnpackedRecurrent:
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_unpacked_layers_equal_the_packed_ones(cell, bidirectional):
     torch.manual_seed(0)
-    packed = Recurrent(cell, 5, 7, num_layers=2, bidirectional=bidirectional).eval()
+    packed = build_cell(cell, 5, 7, num_layers=2, bidirectional=bidirectional).eval()
     unpacked = unpacked_copy_of(packed, cell)
     assert sum(p.numel() for p in unpacked.parameters()) == sum(p.numel() for p in packed.parameters())
     lengths = torch.tensor([4, 1, 3])
@@ -62,43 +46,23 @@ def test_reverse_within_length_keeps_padding_in_place():
     assert reverse_within_length(x, torch.tensor([4, 2]))[:, :, 0].tolist() == [[3, 2, 1, 0], [5, 4, 6, 7]]
 
 
-@pytest.mark.parametrize("cell", CELLS)
-def test_forward_and_backward(cell):
-    rnn = Recurrent(cell, 4, 6, num_layers=1, bidirectional=True)
-    out, state = rnn(torch.randn(2, 5, 4), torch.tensor([5, 3]))
-    assert out.shape == (2, 5, 12)
-    assert rnn.final_hidden(state).shape == (2, 12)
-    (out.sum() + rnn.final_hidden(state).sum()).backward()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in rnn.parameters())
-
-
-@pytest.mark.parametrize("cell", CELLS)
-def test_state_helpers_hide_lstm_pairs(cell):
-    rnn = Recurrent(cell, 3, 4, num_layers=2)
-    h0 = torch.ones(2, 5, 4)
-    state = rnn.state_from_hidden(h0)
-    doubled = map_state(state, lambda s: s * 2)
-    assert torch.equal(rnn.final_hidden(doubled), torch.full((5, 4), 2.0))
-    out, _ = rnn(torch.randn(5, 6, 3), state=rnn.zero_state(5, "cpu"))
-    assert out.shape == (5, 6, 4)
-
-
 def test_lstm_forget_gate_bias_starts_at_one():
-    rnn = Recurrent("lstm", 3, 4)
+    rnn = build_cell("lstm", 3, 4)
     assert torch.all(rnn.rnn.bias_ih_l0[4:8] == 1.0)
 
 
 def test_unknown_cell_is_refused():
-    with pytest.raises(ValueError, match="choose from rnn, gru, lstm"):
-        Recurrent("transformer", 3, 4)
+    with pytest.raises(ValueError, match="choose from rnn, gru, lstm, mingru, minlstm"):
+        build_cell("transformer", 3, 4)
 
 
-@pytest.mark.parametrize("cell", CELLS)
-def test_state_from_vector_fills_every_state_tensor(cell):
-    rnn = Recurrent(cell, 3, 4, num_layers=2)
-    vector = torch.arange(5 * rnn.state_tensors * 2 * 4, dtype=torch.float).view(5, -1)
-    state = rnn.state_from_vector(vector)
-    tensors = state if isinstance(state, tuple) else (state,)
-    assert len(tensors) == rnn.state_tensors
-    assert all(t.shape == (2, 5, 4) for t in tensors)
-    assert torch.equal(tensors[0][:, 0].flatten(), vector[0, :8])  # sequence 0: layer 0 then layer 1
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+def test_the_parallel_scan_equals_the_sequential_form(cell):
+    """Training runs the log-space scan, decoding the step-by-step recurrence: the same numbers to 1e-5."""
+    torch.manual_seed(0)
+    rnn = build_cell(cell, 4, 6)
+    log_a, log_b = rnn.log_coefficients(rnn.layers[0][0](torch.randn(3, 64, 4)))
+    h0 = torch.randn(3, 6)
+    assert torch.allclose(parallel_scan(log_a, log_b, h0), sequential_scan(log_a, log_b, h0), atol=1e-5)

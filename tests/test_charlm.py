@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from recipes import charlm
-from recipes.engine import evaluate, fit, seed_everything
+from recipes.kit.engine import evaluate, fit, seed_everything
 from tests.conftest import write_jsonl
 
 

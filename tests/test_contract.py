@@ -1,4 +1,4 @@
-"""Every recipe in params.yaml keeps the contract of recipes/contract.py, checked on the tiny study's data."""
+"""Every recipe in params.yaml keeps the contract of recipes/kit/contract.py, checked on the tiny study's data."""
 
 import subprocess
 import sys
@@ -7,10 +7,10 @@ import pytest
 import torch
 import yaml
 
-from recipes.contract import EVALUATE_KEYS, HIGHER, LOWER, Recipe, Task, load_recipe
-from recipes.engine import TRAIN_SCHEMA
-from recipes.params import load_params
-from stages.runs import load_trained, start_run
+from recipes.kit.contract import EVALUATE_KEYS, HIGHER, LOWER, Recipe, Task, load_recipe
+from recipes.kit.engine import TRAIN_SCHEMA
+from recipes.kit.params import load_params
+from stages.common.runs import load_trained, start_run
 from tests.conftest import ROOT, recipe_tests
 
 RECIPES = yaml.safe_load((ROOT / "params.yaml").read_text())["recipes"]
@@ -34,7 +34,7 @@ def test_task_evaluates_samples_and_predicts(study, monkeypatch, tmp_path, name)
     recipe, params = load_recipe(name), load_params("params.yaml", name)
     run = start_run(params, name, 0)
     assert isinstance(run.task, Task)
-    model, facts = load_trained(run, name, "gru", 0)
+    model, facts = load_trained(run, name, "lstm", 0)
     with torch.no_grad():
         valid, test = run.task.evaluate(model, "valid"), run.task.evaluate(model, "test")
         assert {recipe.METRIC, *EVALUATE_KEYS} <= set(valid) <= set(recipe.DIRECTIONS)
@@ -42,7 +42,8 @@ def test_task_evaluates_samples_and_predicts(study, monkeypatch, tmp_path, name)
         assert isinstance(run.task.samples(model, tmp_path), str)
         inputs = recipe_tests(name).predict_inputs(tmp_path)
         outputs = recipe.predict(run.task, model, inputs)
-    assert len(outputs) == len(inputs) and all(isinstance(o, str) and o for o in outputs)
+    # one line per input (a tiny decoder may stop at once: an empty line is still its answer)
+    assert len(outputs) == len(inputs) and all(isinstance(o, str) and "\n" not in o for o in outputs)
     assert facts["parameters"] > 0
 
 

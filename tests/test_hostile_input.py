@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import resource
 import signal
@@ -17,10 +18,10 @@ import torch
 import yaml
 
 from recipes import captioning
-from recipes.atomic import atomic_path, atomic_paths, load_torch, write_torch
-from recipes.contract import load_recipe
-from recipes.errors import UserError
-from recipes.splits import load_prepared
+from recipes.kit.atomic import atomic_path, atomic_paths, load_torch, write_torch
+from recipes.kit.contract import load_recipe
+from recipes.kit.errors import UserError
+from recipes.kit.splits import load_prepared
 from tests.conftest import ROOT, recipe_tests
 
 LOCAL_RECIPES = [r for r in yaml.safe_load((ROOT / "params.yaml").read_text())["recipes"]
@@ -206,3 +207,16 @@ def test_several_outputs_change_together_or_not_at_all(tmp_path):
         write_torch(weights, {"w": torch.ones(2)})
     assert first.read_text() == "new history" and load_torch(second, "x")["w"].tolist() == [1.0, 1.0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv", "model.pt"]
+
+
+@pytest.mark.parametrize("name, field, value", [("pos", "tags", "ZZZ"), ("sentiment", "label", "meh")])
+def test_a_label_or_tag_seen_only_outside_train_is_named_by_file_and_line(tmp_path, params, name, field, value):
+    section = local_section(params, name, tmp_path / "mine")
+    train = tmp_path / "mine" / "train.jsonl"
+    row = json.loads(train.read_text().splitlines()[0])
+    row[field] = [value] * len(row[field]) if isinstance(row[field], list) else value
+    other = tmp_path / "mine" / "validation.jsonl"
+    kept = other.read_text().splitlines() if other.exists() else []
+    other.write_text("\n".join([*kept, json.dumps(row)]) + "\n")
+    with pytest.raises(UserError, match=f'^1 bad row: {other}:{len(kept) + 1}: "{field}" has "{value}", not one of'):
+        load_recipe(name).download(section, tmp_path / "raw", 0)

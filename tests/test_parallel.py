@@ -1,4 +1,4 @@
-"""The parallel runner (stages/parallel.py): DVC's graph scheduled on a real Dask cluster, no network."""
+"""The parallel runner (stages/study/parallel.py): DVC's graph scheduled on a real Dask cluster, no network."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages import parallel
+from stages.study import parallel
 from tests.conftest import ROOT, dvc, make_study
 
 # Each toy stage appends "<name> <start> <end>" to log.txt and writes its output; `b` fails while fail.txt exists.
@@ -104,7 +104,7 @@ def test_stale_stages_include_everything_downstream(toy):
 
 
 def test_an_unreachable_scheduler_is_one_line_within_the_timeout(toy):
-    result = subprocess.run([sys.executable, "-m", "stages.parallel", "--scheduler", "tcp://127.0.0.1:9",
+    result = subprocess.run([sys.executable, "-m", "stages.study.parallel", "--scheduler", "tcp://127.0.0.1:9",
                              "--connect-timeout", "1"], cwd=toy, capture_output=True, text=True, timeout=90,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 2
@@ -115,7 +115,7 @@ def test_an_unreachable_scheduler_is_one_line_within_the_timeout(toy):
 def test_threads_divide_the_cores_through_the_environment(monkeypatch):
     import torch
 
-    from recipes import engine
+    from recipes.kit import engine
 
     monkeypatch.setenv(parallel.THREADS_ENV, "1")
     engine.set_threads(0)  # one per core, capped at one
@@ -135,8 +135,9 @@ def test_the_tiny_study_ran_on_two_workers_and_dvc_recorded_every_stage(study):
 
 
 def test_a_sequential_dvc_repro_gives_the_two_workers_metrics_bit_for_bit(tmp_path, study):
-    """One recipe of the tiny study again, with a plain `dvc repro`: every stage ran, and its runs' test
-    metrics equal those of the session's study, run by the parallel runner (threads: 1 in both)."""
+    """One recipe of the tiny study again, with a plain `dvc repro`, for a plain and a gated cell whose states
+    differ in kind (rnn: h; lstm: h and c): every stage ran, and its runs' test metrics equal those of the
+    session's study, run by the parallel runner (threads: 1 in both)."""
     name = "sentiment"
     repo = make_study(tmp_path, run="dvc", recipes=[name])
     ran = {line.split("'")[1] for line in (tmp_path / "run.log").read_text().splitlines()
@@ -161,9 +162,9 @@ def test_make_run_checks_params_then_runs_in_parallel_and_jobs_1_is_sequential()
         out = subprocess.run(["make", "-n", "run", *args], cwd=ROOT, capture_output=True, text=True, check=True)
         return [line.strip() for line in out.stdout.splitlines() if "stages." in line]
 
-    assert commands() == ["python -m stages.check", "python -m stages.parallel"]
-    assert commands("JOBS=1")[1] == "python -m stages.parallel --jobs 1"
-    assert commands("SCHEDULER=tcp://h:8786")[1] == "python -m stages.parallel  --scheduler tcp://h:8786"
+    assert commands() == ["python -m stages.check", "python -m stages.study.parallel"]
+    assert commands("JOBS=1")[1] == "python -m stages.study.parallel --jobs 1"
+    assert commands("SCHEDULER=tcp://h:8786")[1] == "python -m stages.study.parallel  --scheduler tcp://h:8786"
 
 
 def start(argv: list[str], cwd: Path, env: dict) -> subprocess.Popen:
@@ -175,7 +176,7 @@ def test_two_worker_clones_and_a_coordinator_share_a_dvc_remote(tmp_path):
     clone, one shared folder as the DVC remote; the coordinator's final `dvc repro` re-runs nothing."""
     coordinator = make_study(tmp_path, run=None)
     params = yaml.safe_load((coordinator / "params.yaml").read_text())
-    params.update(recipes=[params["recipes"][0]], cells=["rnn", "gru"])
+    params.update(recipes=[params["recipes"][0]])  # and the tiny study's two cells
     (coordinator / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert dvc(coordinator, "remote", "add", "-d", "shared", str(tmp_path / "remote")).returncode == 0
     clones = [tmp_path / f"worker{i}" for i in (1, 2)]
@@ -195,9 +196,9 @@ def test_two_worker_clones_and_a_coordinator_share_a_dvc_remote(tmp_path):
         for clone in clones:
             processes.append(start([str(bin_dir / "dask"), "worker", address, "--nworkers", "1", "--nthreads", "1",
                                     "--no-dashboard"], clone, {**env, "PYTHONPATH": str(clone)}))
-        result = subprocess.run([sys.executable, "-m", "stages.parallel", "--scheduler", address], cwd=coordinator,
-                                env={**env, "PYTHONPATH": str(coordinator)}, capture_output=True, text=True,
-                                timeout=600)
+        result = subprocess.run([sys.executable, "-m", "stages.study.parallel", "--scheduler", address],
+                                cwd=coordinator, env={**env, "PYTHONPATH": str(coordinator)}, capture_output=True,
+                                text=True, timeout=600)
     finally:
         for process in processes:
             process.terminate()

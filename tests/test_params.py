@@ -9,8 +9,8 @@ import sys
 import pytest
 import yaml
 
-from recipes.errors import UserError
-from recipes.params import Params, load_params
+from recipes.kit.errors import UserError
+from recipes.kit.params import Params, load_params
 from tests.conftest import ROOT
 
 NAME = yaml.safe_load((ROOT / "params.yaml").read_text())["recipes"][0]
@@ -33,7 +33,7 @@ def test_committed_params_are_valid_for_every_recipe(params):
         (lambda p: p[NAME]["train"].update(lr="fast"), f"{NAME}.train.lr must be a number"),
         (lambda p: p[NAME]["model"].update(hidden=3), f"unknown key {NAME}.model.hidden"),
         (lambda p: p[NAME]["source"].update(dataset="yelp"), f"{NAME}.source.dataset must be one of"),
-        (lambda p: p.update(cells=["rnn", "transformer"]), "cells must be a list with items from rnn, gru, lstm"),
+        (lambda p: p.update(cells=["rnn", "transformer"]), "cells must be a list with items from rnn, gru, lstm, "),
         (lambda p: p.update(device="tpu"), "device must be one of auto, cpu, cuda"),
         (lambda p: p[NAME]["train"].update(epochs=0), f"{NAME}.train.epochs must be an integer >= 1"),
         (lambda p: p[NAME]["train"].update(lr=1.0e9), f"{NAME}.train.lr must be a number from 1e-07 to 10, got 1"),
@@ -41,9 +41,12 @@ def test_committed_params_are_valid_for_every_recipe(params):
         (lambda p: p[NAME]["model"].update(dropout="yes"), "dropout must be a number"),
         (lambda p: p[NAME]["model"].pop("dropout"), f"missing key {NAME}.model.dropout"),
         (lambda p: p.update(seeds=[]), "seeds must be a non-empty list"),
-        (lambda p: p.update(recipes=[NAME, "speech"]), "recipes must list recipes that have a recipes/<name>.py"),
+        (lambda p: p.update(recipes=[NAME, "speech"]), "recipes must list recipes that have a recipes/<name>/"),
         (lambda p: p.update(sedes=[0]), "unknown key sedes"),
-        (lambda p: p.pop(NAME), "recipes must list recipes that have a recipes/<name>.py file and a section"),
+        (lambda p: p.pop(NAME), "recipes must list recipes that have a recipes/<name>/ package and a section"),
+        (lambda p: p.update(seeds=[0, 0]), "seeds lists 0 more than once; each may appear once (got [0, 0])"),
+        (lambda p: p.update(cells=["rnn", "gru", "rnn"]), "cells lists rnn more than once"),
+        (lambda p: p.update(recipes=[NAME, NAME]), f"recipes lists {NAME} more than once"),
     ],
 )
 def test_bad_params_name_the_key(tmp_path, params, change, expected):
@@ -60,7 +63,7 @@ def test_integer_is_accepted_where_a_number_is_expected(tmp_path, params):
 
 
 def test_reads_are_noted_by_leaf_key():
-    from recipes import params as module
+    from recipes.kit import params as module
 
     module.KEYS_READ.clear()
     params = Params({"a": {"b": 1, "c": {"d": 2}}, "e": [3]})
@@ -75,7 +78,7 @@ def test_bad_stage_params_exit_with_one_line_and_no_output(tmp_path, params):
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: params.yaml: {NAME}.train.lr must be a number from 1e-07 to 10, got 'fast'"]
+        f"error: {bad}: {NAME}.train.lr must be a number from 1e-07 to 10, got 'fast'"]  # the file it read
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -100,21 +103,23 @@ def test_numbers_in_exponent_form_are_numbers_as_dvc_reads_them(tmp_path):
 
 def test_a_cell_outside_the_factory_is_a_params_error_in_the_stage(tmp_path, params):
     params["cells"] = ["transformer"]
+    path = write(tmp_path, params)
     result = subprocess.run([sys.executable, "-m", "stages.train", NAME, "transformer", "0",
-                             "--params", str(write(tmp_path, params))], capture_output=True, text=True, cwd=ROOT)
+                             "--params", str(path)], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: params.yaml: cells must be a list with items from rnn, gru, lstm, got ['transformer']"]
+        f"error: {path}: cells must be a list with items from rnn, gru, lstm, mingru, minlstm, got ['transformer']"]
 
 
 def test_check_passes_the_committed_params_and_catches_a_typo_no_stage_reads(tmp_path, params):
     ok = subprocess.run([sys.executable, "-m", "stages.check"], capture_output=True, text=True, cwd=ROOT)
     assert ok.returncode == 0 and ok.stdout.startswith("params.yaml: ok"), ok.stderr
     params["evaluate_every"] = 2
-    bad = subprocess.run([sys.executable, "-m", "stages.check", "--params", str(write(tmp_path, params))],
+    path = write(tmp_path, params)
+    bad = subprocess.run([sys.executable, "-m", "stages.check", "--params", str(path)],
                          capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2
-    assert bad.stderr.startswith("error: params.yaml: unknown key evaluate_every (allowed here: seed, seeds")
+    assert bad.stderr.startswith(f"error: {path}: unknown key evaluate_every (allowed here: seed, seeds")
 
 
 def test_check_validates_sections_of_recipes_left_out_of_the_study(tmp_path, params):

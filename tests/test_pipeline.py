@@ -45,7 +45,7 @@ def test_second_repro_changes_nothing(study):
 def test_editing_one_recipe_file_reruns_only_that_recipe(study):
     params = yaml.safe_load((study / "params.yaml").read_text())
     name = params["recipes"][-1]
-    path = study / f"recipes/{name}.py"
+    path = study / f"recipes/{name}/__init__.py"
     original = path.read_text()
     try:
         path.write_text(original + "\n# an edit\n")
@@ -76,7 +76,7 @@ def test_dvc_plots_show_one_chart_per_recipe_with_a_line_per_cell(study):
     result = dvc(study, "plots", "show", "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     data = json.loads(result.stdout)["data"]
-    metrics = {r: json.loads((study / f"metrics/runs/{r}/gru-seed0.json").read_text())["selected_by"]
+    metrics = {r: json.loads((study / f"metrics/runs/{r}/lstm-seed0.json").read_text())["selected_by"]
                for r in params["recipes"]}
     curves = {f"reports/curves/{r}_valid_{metrics[r]}.csv" for r in params["recipes"]}
     assert {k for k in data if k.startswith("reports/curves/")} == curves

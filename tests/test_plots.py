@@ -2,7 +2,7 @@
 
 import csv
 
-from stages.plots import write_curves_csv
+from stages.study.plots import write_curves_csv
 
 
 def history(*values: float) -> list[dict]:

@@ -1,6 +1,7 @@
 """POS tagging: corpus parser, hub rows, masking, metrics on hand-computed cases, character features."""
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -8,9 +9,9 @@ import torch
 from datasets import ClassLabel, Dataset, Features, List, Value
 
 from recipes import pos
-from recipes.engine import fit, seed_everything
-from recipes.errors import UserError
-from recipes.metrics import accuracy, macro_f1
+from recipes.kit.engine import fit, seed_everything
+from recipes.kit.errors import UserError
+from recipes.kit.metrics import accuracy, macro_f1
 from tests.conftest import write_jsonl
 
 CORPUS = "迈向/v  充满/v  希望/n  。/w  新/a  世纪/n\n\n1/2/m  杯/q\n"
@@ -60,6 +61,18 @@ def test_metrics_by_hand():
     assert accuracy([1, 2, 3, 3], [1, 2, 2, 3]) == 0.75
     # class 2: tp 1, pred 1, gold 2 → 2/3; class 3: tp 1, pred 2, gold 1 → 2/3; class 1: 1
     assert macro_f1([1, 2, 3, 3], [1, 2, 2, 3], [1, 2, 3]) == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
+
+
+def test_macro_f1_equals_scikit_learns():
+    from sklearn.metrics import f1_score
+
+    rng = random.Random(0)
+    for _ in range(50):
+        labels = list(range(rng.randint(1, 6)))
+        targets = [rng.choice(labels) for _ in range(rng.randint(1, 40))]
+        predictions = [rng.choice([*labels, 99]) for _ in targets]  # 99: a label outside the set
+        expected = f1_score(targets, predictions, labels=labels, average="macro", zero_division=0.0)
+        assert macro_f1(predictions, targets, labels) == pytest.approx(expected, abs=1e-12)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The report's verdicts, on hand-made numbers: trainability against one bar, cost from the controlled timing."""
 
-from stages import report
+from stages.study import report
 
 
 def history(*scores: float) -> list[dict]:

@@ -1,13 +1,14 @@
-"""Raw rows: every bad row named with its file and line, none repaired (recipes/rows.py)."""
+"""Raw rows: every bad row named with its file and line, none repaired (recipes/kit/rows.py)."""
 
 import json
 
 import pytest
 from datasets import ClassLabel, Dataset, Features, List, Value
 
-from recipes import pos, rows, sentiment, translation
-from recipes.errors import UserError
-from recipes.splits import carve
+from recipes import pos, sentiment, translation
+from recipes.kit import rows
+from recipes.kit.errors import UserError
+from recipes.kit.splits import carve
 
 TAGGED = pos.ROW
 LABELLED = sentiment.ROW

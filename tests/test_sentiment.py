@@ -9,7 +9,7 @@ import torch
 from datasets import ClassLabel, Dataset, Features, Value
 
 from recipes import sentiment
-from recipes.engine import evaluate, fit, seed_everything
+from recipes.kit.engine import evaluate, fit, seed_everything
 from tests.conftest import sentiment_rows, write_jsonl
 
 
@@ -93,7 +93,7 @@ def test_task_trains_and_is_deterministic(tmp_path, params, cell):
 
 
 def test_nan_loss_stops_with_a_clear_error(tmp_path, params):
-    from recipes.errors import UserError
+    from recipes.kit.errors import UserError
 
     section, out = prepared(tmp_path, params)
     task = sentiment.make_task(section, out, torch.device("cpu"))

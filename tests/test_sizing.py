@@ -3,8 +3,8 @@
 import pytest
 import yaml
 
-from recipes.contract import load_recipe
-from recipes.sizing import hidden_size_for, parameter_count
+from recipes.kit.contract import load_recipe
+from recipes.kit.sizing import hidden_size_for, parameter_count
 from tests.conftest import ROOT, recipe_tests
 
 RECIPES = yaml.safe_load((ROOT / "params.yaml").read_text())["recipes"]

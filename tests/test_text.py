@@ -1,6 +1,6 @@
 """torchtext tokenizer and vocabulary, and the padded id tensors."""
 
-from recipes import text
+from recipes.kit import text
 
 
 def test_tokenizer_lowercases_and_splits_punctuation():

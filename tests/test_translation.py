@@ -10,13 +10,14 @@ import torch
 from datasets import Dataset
 from num2words import num2words
 
-from recipes import text, translation
-from recipes.contract import Step, selection_metric
-from recipes.engine import fit
-from recipes.errors import UserError
-from recipes.metrics import corpus_bleu, sacre_bleu
-from recipes.params import load_params
-from stages.runs import load_trained, start_run
+from recipes import translation
+from recipes.kit import text
+from recipes.kit.contract import Step, selection_metric
+from recipes.kit.engine import fit
+from recipes.kit.errors import UserError
+from recipes.kit.metrics import corpus_bleu, sacre_bleu
+from recipes.kit.params import load_params
+from stages.common.runs import load_trained, start_run
 
 SOURCE = {"train_size": 300, "valid_size": 50, "test_size": 80, "max_digits": 6, "target_units": "morphemes"}
 
@@ -168,7 +169,7 @@ def test_batched_beam_search_equals_per_sentence_on_random_models(params, cell, 
 def test_batched_beam_search_equals_per_sentence_on_a_trained_model(study, monkeypatch):
     monkeypatch.chdir(study)
     run = start_run(load_params("params.yaml", "translation"), "translation", 0)
-    model, _ = load_trained(run, "translation", "gru", 0)
+    model, _ = load_trained(run, "translation", "lstm", 0)
     for beam in (2, 3, 5):
         batched = run.task.translate(model, "test", beam)
         assert batched == run.task.translate(model, "test", beam, batched=False)

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from dvc.repo import Repo
 
-from recipes.params import Params
-from stages import paths
-from stages.runs import tuned_params
+from recipes.kit.params import Params
+from stages.common import paths
+from stages.common.runs import tuned_params
 from tests.conftest import TINY_TRIALS
 
 
@@ -139,8 +139,8 @@ def test_tuning_off_leaves_train_commands_params_and_settings_as_they_were(study
     ({"lr": [0.001, 0.01], "dropout": [0.0, 1.5]}, "tune.space.pos.dropout"),
 ])
 def test_a_bad_search_space_is_one_clear_message(params, tmp_path, space, fragment):
-    from recipes.errors import UserError
-    from recipes.params import load_params
+    from recipes.kit.errors import UserError
+    from recipes.kit.params import load_params
 
     params["tune"]["space"]["pos"] = space
     path = tmp_path / "params.yaml"

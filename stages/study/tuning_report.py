@@ -1,0 +1,128 @@
+"""Write reports/tuning.md and reports/tuning.json: the tuned study against the untuned one.
+
+    dvc exp run -S tune.trials=8                          # the tuned study (tune, then train with its choices)
+    python -m stages.study.tuning_report --untuned HEAD --wall-seconds 2400
+
+The tuned side is this workspace: the tune stages' choices (data/tuning/) and
+compare's reports/summary.json. The untuned side is reports/summary.json of a
+git revision (--untuned, default HEAD: the committed default study) or a file.
+Not a DVC stage: the default study (tune.trials: 0) would overwrite it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from pathlib import Path
+
+from recipes.kit.atomic import atomic_paths, json_text
+from recipes.kit.errors import UserError
+from recipes.kit.params import load_params
+from stages.common import cli, paths
+from stages.compare import read_tunings
+from stages.study import plots, report
+
+OUT_MD, OUT_JSON, OUT_PLOTS = Path("reports/tuning.md"), Path("reports/tuning.json"), Path("reports/tuning")
+
+
+def revision_label(source: str) -> str:
+    """`source` as the report names it: a file path as given, a git revision as its short commit."""
+    if Path(source).is_file():
+        return source
+    shown = subprocess.run(["git", "rev-parse", "--short", source], capture_output=True, text=True)
+    return shown.stdout.strip() or source
+
+
+def read_untuned(source: str) -> dict:
+    """reports/summary.json from a file path, or from the git revision `source`."""
+    if Path(source).is_file():
+        return json.loads(Path(source).read_text())
+    shown = subprocess.run(["git", "show", f"{source}:{paths.FULL_SUMMARY}"], capture_output=True, text=True)
+    if shown.returncode != 0:
+        raise UserError(f"could not read {paths.FULL_SUMMARY} at {source!r} ({shown.stderr.strip()}): "
+                        "pass --untuned a commit of the untuned study or a summary file")
+    return json.loads(shown.stdout)
+
+
+def cell_record(tuned: dict, full: dict, untuned: dict, cell: str) -> dict:
+    """One (recipe, cell): trials, settings, validation scores, and the headline test metric both ways."""
+    headline = full["headline"]
+    stat = full["cells"][cell][headline]
+    before = untuned["cells"][cell][headline]
+    return {"trials": tuned["trials"], "settings": tuned["settings"], "valid_score": tuned["valid_score"],
+            "untuned_valid_score": tuned["untuned_valid_score"], "test_metric": headline,
+            "tuned_test": {"mean": stat["mean"], "std": stat["std"], "n": stat["n"]},
+            "untuned_test": {"mean": before["mean"], "std": before["std"], "n": before["n"]}}
+
+
+def test_table(record: dict) -> str:
+    """Tuned against untuned test metric per cell."""
+    lines = ["| cell | untuned test | tuned test | Δ |", "|---|---|---|---|"]
+    for cell in report.in_order(record["cells"]):
+        r = record["cells"][cell]
+        delta = r["tuned_test"]["mean"] - r["untuned_test"]["mean"]
+        lines.append(f"| {cell} | {report.fmt(r['untuned_test'])} | {report.fmt(r['tuned_test'])} | {delta:+.3f} |")
+    return "\n".join(lines)
+
+
+def claims_table(tuned: dict[str, str], untuned: dict[str, str]) -> str:
+    """Each claim's verdict before and after tuning, changes in bold."""
+    lines = ["| claim | untuned | tuned |", "|---|---|---|"]
+    for claim in tuned:
+        before, after = untuned.get(claim, "—"), tuned[claim]
+        lines.append(f"| {claim} | {before} | {f'**{after}**' if after != before else after} |")
+    return "\n".join(lines)
+
+
+def recipe_record(name: str, cells: list[str], full: dict, untuned: dict, plot_dir: Path) -> tuple[dict, str]:
+    """One recipe's JSON record and markdown section."""
+    tunings = read_tunings(name, cells)
+    if not tunings:
+        raise UserError(f"{name} was not tuned here (data/tuning/{name}/*.json say trials 0): "
+                        "run `dvc exp run -S tune.trials=8` first")
+    first = next(iter(tunings.values()))
+    plots.best_so_far(name, first["metric"], first["direction"], tunings, plot_dir / f"{name}.png")
+    record = {"headline": full["headline"],
+              "cells": {cell: cell_record(tunings[cell], full, untuned, cell) for cell in tunings},
+              "claims": {"tuned": full["claims"], "untuned": untuned.get("claims", {}),
+                         "changed": sorted(c for c, v in full["claims"].items()
+                                           if untuned.get("claims", {}).get(c) != v)}}
+    section = "\n\n".join([
+        f"## {name}", report.tuning_table(tunings), f"![best so far by trial](tuning/{name}.png)",
+        f"**Test {full['headline']}, mean ± std over seeds**\n\n" + test_table(record),
+        "**Claims' verdicts**\n\n" + claims_table(full["claims"], untuned.get("claims", {}))])
+    return record, section
+
+
+def main() -> None:
+    """Compare the tuned study in this workspace with the untuned one."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--untuned", default="HEAD", help="git revision or summary file of the untuned study")
+    ap.add_argument("--wall-seconds", type=float, default=None, help="the tuned study's wall time, to report")
+    ap.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    args = ap.parse_args()
+    params = load_params(args.params)
+    full_all = json.loads(paths.FULL_SUMMARY.read_text())
+    untuned_all = read_untuned(args.untuned)
+    records, sections = {}, []
+    with atomic_paths(OUT_PLOTS, OUT_MD, OUT_JSON) as (plot_dir, md_file, json_file):
+        plot_dir.mkdir()
+        for name in params["recipes"]:
+            records[name], section = recipe_record(name, params["cells"], full_all[name], untuned_all[name],
+                                                   plot_dir)
+            sections.append(section)
+        wall = f" Wall time of the tuned study: {args.wall_seconds:.0f} s." if args.wall_seconds else ""
+        header = (f"# Tuning: every cell tuned on its own, with the same budget\n\n"
+                  f"{params['tune']['trials']} Optuna trials ({params['tune']['sampler']} sampler"
+                  f"{', median pruning' if params['tune']['prune'] else ''}) per recipe × cell, each a real "
+                  f"training with seed 0 scored on validation; trial 0 is params.yaml's settings. The chosen "
+                  f"settings then train seeds {params['seeds']}. Untuned: `{revision_label(args.untuned)}`.{wall}\n")
+        md_file.write_text(header + "\n" + "\n\n".join(sections) + "\n")
+        json_file.write_text(json_text({"trials": params["tune"]["trials"], "wall_seconds": args.wall_seconds,
+                                        "untuned": revision_label(args.untuned), "recipes": records}))
+    print(f"wrote {OUT_MD}, {OUT_JSON} and {OUT_PLOTS}/")
+
+
+if __name__ == "__main__":
+    cli.run(main)
