@@ -19,7 +19,7 @@ from pathlib import Path
 import matplotlib
 import torch
 
-from recipes.cells import build_cell, cell_names
+from recipes.cells import build_cell, cell_class, cell_names
 from recipes.kit.atomic import write_json
 
 matplotlib.use("Agg")
@@ -45,15 +45,20 @@ def seconds_per_pass(cell: str, length: int, reps: int) -> float:
     return statistics.median(times)
 
 
+def references(cells: list[str]) -> list[str]:
+    """The cells others are measured against: the gated fused PyTorch cells (nn.GRU, nn.LSTM) among `cells`."""
+    return [c for c in cells if cell_class(c).family == "fused" and cell_class(c).gated]
+
+
 def measure(cells: list[str], lengths: list[int], reps: int) -> dict:
-    """{cell: {length: tokens per second}} and, per length, each cell's speed over nn.GRU's and nn.LSTM's."""
+    """{cell: {length: tokens per second}} and, per length, each cell's speed over each reference cell's."""
     speed = {cell: {} for cell in cells}
     for length in lengths:
         for cell in cells:
             speed[cell][length] = BATCH * length / seconds_per_pass(cell, length, reps)
             print(f"{cell:>8} length {length:>5}: {speed[cell][length]:>10,.0f} tokens/s (forward + backward)")
-    ratios = {cell: {base: {n: speed[cell][n] / speed[base][n] for n in lengths} for base in ("gru", "lstm")
-                     if base in speed} for cell in cells}
+    ratios = {cell: {base: {n: speed[cell][n] / speed[base][n] for n in lengths} for base in references(cells)}
+              for cell in cells}
     return {"batch": BATCH, "input": INPUT, "hidden": HIDDEN, "threads": torch.get_num_threads(),
             "tokens_per_second": speed, "speed_over": ratios}
 
@@ -74,14 +79,14 @@ def plot(result: dict, path: Path) -> None:
 
 
 def markdown(result: dict) -> str:
-    """A table: tokens per second per cell and length, and the minimal cells' speed over nn.GRU."""
+    """A table: tokens per second per cell and length, and each cell's speed over the first reference cell."""
     speeds = result["tokens_per_second"]
     lengths = sorted(next(iter(speeds.values())))
+    base = next(iter(references(list(speeds))), None)
     lines = ["| cell | " + " | ".join(f"T={n}" for n in lengths) + " |", "|---|" + "---|" * len(lengths)]
     for cell, by_length in speeds.items():
-        over = result["speed_over"][cell].get("gru", {})
-        cells = [f"{by_length[n]:,.0f}" + (f" ({over[n]:.2f}× gru)" if over and cell != "gru" else "")
-                 for n in lengths]
+        over = result["speed_over"][cell].get(base, {}) if cell != base else {}
+        cells = [f"{by_length[n]:,.0f}" + (f" ({over[n]:.2f}× {base})" if over else "") for n in lengths]
         lines.append(f"| {cell} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -119,7 +119,7 @@ def main() -> None:
     """Run (or read) the benchmark run and write its JSON and benchmark.md section."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", type=Path, required=True, help="params file (python -m benchmarks.profile --write)")
-    ap.add_argument("--cell", default="gru")
+    ap.add_argument("--cell", help="default: the first of the params file's cells")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--run", action="store_true", help="run the stages first and time them")
     ap.add_argument("--wall-seconds", type=float, help="wall time of a run made without --run")
@@ -127,6 +127,7 @@ def main() -> None:
     args = ap.parse_args()
     if not args.run and args.wall_seconds is None:
         ap.error("give --run, or --wall-seconds for a run already made")
+    args.cell = args.cell or load_params(args.params)["cells"][0]
     wall = run_stages(args.params, args.cell, args.seed) if args.run else args.wall_seconds
     result = {"multi30k": quality(args.params, args.cell, args.seed, wall),
               "beam_search": beam_speed(args.params, args.cell, args.seed)}

@@ -1,0 +1,33 @@
+"""The expected best of n tuning trials: exact, against brute force over every n-subset."""
+
+from itertools import combinations
+from statistics import mean
+
+import pytest
+
+from stages.study.budget import expected_best, expected_best_curve, ranking_changes
+
+SCORES = [0.3, 0.7, 0.7, 0.1, 0.5, 0.9, 0.5]  # with ties
+
+
+@pytest.mark.parametrize("direction", ["higher", "lower"])
+@pytest.mark.parametrize("n", range(1, len(SCORES) + 1))
+def test_expected_best_equals_the_mean_best_over_every_subset(n, direction):
+    pick = max if direction == "higher" else min
+    brute = mean(pick(subset) for subset in combinations(SCORES, n))
+    assert expected_best(SCORES, n, direction) == pytest.approx(brute, abs=1e-12)
+
+
+def test_one_trial_is_the_mean_and_all_trials_the_best():
+    curve = expected_best_curve(SCORES)
+    assert curve[0] == pytest.approx(mean(SCORES)) and curve[-1] == max(SCORES)
+    assert curve == sorted(curve)  # more trials never hurt in expectation
+    assert expected_best_curve(SCORES, "lower")[-1] == min(SCORES)
+    with pytest.raises(ValueError, match="n must be from 1 to 7"):
+        expected_best(SCORES, 8)
+
+
+def test_the_budget_where_the_ranking_flips_is_found():
+    steady, lucky = [0.6, 0.6, 0.6], [0.2, 0.9, 0.4]  # lucky: mean 0.5, best 0.9
+    changes = ranking_changes({"gru": expected_best_curve(steady), "rnn": expected_best_curve(lucky)})
+    assert changes == [{"trials": 2, "before": ["gru", "rnn"], "after": ["rnn", "gru"]}]
