@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import io
 import json
 import os
 import subprocess
@@ -92,6 +93,25 @@ def run_parallel(repo: Path, *args: str, env: dict | None = None) -> subprocess.
     """`python -m stages.study.parallel` (the README's `make run`) in `repo`, importing the repo's own code."""
     return subprocess.run([sys.executable, "-m", "stages.study.parallel", *args], cwd=repo, capture_output=True,
                           text=True, env=project_env(repo, {"PYTHONPATH": str(repo), **(env or {})}))
+
+
+def run_in_process(module: str, args: list[str], cwd: Path, monkeypatch, capsys, stdin: str = ""
+                   ) -> tuple[int, str, str]:
+    """`python -m stages.<module> args` in this process, the way `stages.common.cli.run` runs it (seconds
+    cheaper than a subprocess that imports torch again): (exit code, stdout, stderr)."""
+    from stages.common import cli
+
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", [f"stages.{module}", *args])
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    capsys.readouterr()
+    code = 0
+    try:
+        cli.run(importlib.import_module(f"stages.{module}").main)
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def make_study(root: Path, dvc_yaml: str | None = None, run: str | None = "parallel",

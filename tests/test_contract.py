@@ -11,7 +11,7 @@ from recipes.kit.contract import EVALUATE_KEYS, HIGHER, LOWER, Recipe, Task, loa
 from recipes.kit.engine import TRAIN_SCHEMA
 from recipes.kit.params import load_params
 from stages.common.runs import load_trained, start_run
-from tests.conftest import ROOT, recipe_tests
+from tests.conftest import ROOT, recipe_tests, run_in_process
 
 RECIPES = yaml.safe_load((ROOT / "params.yaml").read_text())["recipes"]
 
@@ -53,14 +53,15 @@ def predict(study, *args, stdin=""):
 
 
 @pytest.mark.parametrize("name", RECIPES)
-def test_predict_cli_prints_a_line_per_input(study, tmp_path, name):
+def test_predict_cli_prints_a_line_per_input(study, tmp_path, monkeypatch, capsys, name):
+    """The real command once per recipe; the same inputs on stdin, in-process, print the same lines."""
     inputs = recipe_tests(name).predict_inputs(tmp_path)
     result = predict(study, name, "lstm", *inputs)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == len(inputs) and all("\t→ " in line for line in lines)
-    from_stdin = predict(study, name, "lstm", stdin="\n".join(inputs) + "\n")
-    assert from_stdin.stdout == result.stdout
+    code, out, _ = run_in_process("predict", [name, "lstm"], study, monkeypatch, capsys, "\n".join(inputs) + "\n")
+    assert code == 0 and out == result.stdout
 
 
 @pytest.mark.parametrize("args, stdin, expected", [
@@ -68,9 +69,9 @@ def test_predict_cli_prints_a_line_per_input(study, tmp_path, name):
     (["lstm"], "\n", "no input: give one or more INPUT arguments"),
     (["cnn", "x"], "", "unknown cell 'cnn'"),
 ])
-def test_predict_fails_with_one_line(study, args, stdin, expected):
+def test_predict_fails_with_one_line(study, monkeypatch, capsys, args, stdin, expected):
     name = RECIPES[0]
-    result = predict(study, name, *args, stdin=stdin)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
-    assert expected.format(name=name) in result.stderr
+    code, _, err = run_in_process("predict", [name, *args], study, monkeypatch, capsys, stdin)
+    assert code == 2
+    assert err.strip().splitlines() == [err.strip()] and "Traceback" not in err
+    assert expected.format(name=name) in err

@@ -11,7 +11,7 @@ import yaml
 
 from recipes.kit.errors import UserError
 from recipes.kit.params import Params, load_params
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_in_process
 
 NAME = yaml.safe_load((ROOT / "params.yaml").read_text())["recipes"][0]
 
@@ -82,14 +82,14 @@ def test_bad_stage_params_exit_with_one_line_and_no_output(tmp_path, params):
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["stages.download", "speech"], "unknown recipe 'speech'"),
-    (["stages.train", NAME, "transformer", "0"], "unknown cell 'transformer': choose one of rnn, gru, lstm"),
+    (["download", "speech"], "unknown recipe 'speech'"),
+    (["train", NAME, "transformer", "0"], "unknown cell 'transformer': choose one of rnn, gru, lstm"),
 ])
-def test_unknown_recipe_or_cell_is_one_line(argv, expected):
-    result = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and expected in lines[0], result.stderr
+def test_unknown_recipe_or_cell_is_one_line(monkeypatch, capsys, argv, expected):
+    code, _, err = run_in_process(argv[0], argv[1:], ROOT, monkeypatch, capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], err
 
 
 def test_numbers_in_exponent_form_are_numbers_as_dvc_reads_them(tmp_path):
@@ -101,13 +101,13 @@ def test_numbers_in_exponent_form_are_numbers_as_dvc_reads_them(tmp_path):
     assert load_params(path, NAME)[NAME]["train"]["lr"] == 0.001
 
 
-def test_a_cell_outside_the_factory_is_a_params_error_in_the_stage(tmp_path, params):
+def test_a_cell_outside_the_registry_is_a_params_error_in_the_stage(tmp_path, params, monkeypatch, capsys):
     params["cells"] = ["transformer"]
     path = write(tmp_path, params)
-    result = subprocess.run([sys.executable, "-m", "stages.train", NAME, "transformer", "0",
-                             "--params", str(path)], capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
+    code, _, err = run_in_process("train", [NAME, "transformer", "0", "--params", str(path)], ROOT, monkeypatch,
+                                  capsys)
+    assert code == 2
+    assert err.strip().splitlines() == [
         f"error: {path}: cells must be a list with items from rnn, gru, lstm, mingru, minlstm, got ['transformer']"]
 
 
@@ -122,10 +122,9 @@ def test_check_passes_the_committed_params_and_catches_a_typo_no_stage_reads(tmp
     assert bad.stderr.startswith(f"error: {path}: unknown key evaluate_every (allowed here: seed, seeds")
 
 
-def test_check_validates_sections_of_recipes_left_out_of_the_study(tmp_path, params):
+def test_check_validates_sections_of_recipes_left_out_of_the_study(tmp_path, params, monkeypatch, capsys):
     left_out = params["recipes"].pop()
     params[left_out]["train"]["epochs"] = "many"
-    result = subprocess.run([sys.executable, "-m", "stages.check", "--params", str(write(tmp_path, params))],
-                            capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 2 and f"{left_out}.train.epochs must be an integer" in result.stderr
+    code, _, err = run_in_process("check", ["--params", str(write(tmp_path, params))], ROOT, monkeypatch, capsys)
+    assert code == 2 and f"{left_out}.train.epochs must be an integer" in err
 

@@ -2,16 +2,14 @@
 wrong and the `dvc repro` that rebuilds it, exit code 2, no traceback and nothing written.
 
 Each row corrupts one file of a copy of the session's tiny study (sentiment only) and runs one stage
-in-process, the way `python -m stages.<stage>` does (`stages.common.cli.run`). Adding a file kind
+in-process, the way `python -m stages.<stage>` does (`tests.conftest.run_in_process`). Adding a file kind
 adds a row.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Callable
 
@@ -19,7 +17,7 @@ import pytest
 import torch
 import yaml
 
-from stages.common import cli
+from tests.conftest import run_in_process
 
 RECIPE = "sentiment"
 CHECKPOINT = Path(f"models/{RECIPE}/rnn-seed0.pt")
@@ -119,12 +117,8 @@ def test_a_wrong_project_file_is_one_line_naming_it_and_the_fix(workspace, monke
     argv, corrupt, expected = CASES[case]
     corrupt(workspace)
     before = files_of(workspace)
-    monkeypatch.chdir(workspace)
-    monkeypatch.setattr(sys, "argv", [f"stages.{argv[0]}", *argv[1:]])
-    with pytest.raises(SystemExit) as exit_:
-        cli.run(importlib.import_module(f"stages.{argv[0]}").main)
-    err = capsys.readouterr().err
-    assert exit_.value.code == 2
+    code, _, err = run_in_process(argv[0], argv[1:], workspace, monkeypatch, capsys)
+    assert code == 2
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert err.startswith("error: " + expected), err
     assert files_of(workspace) == before  # nothing written, nothing half-written
