@@ -31,3 +31,17 @@ def test_the_budget_where_the_ranking_flips_is_found():
     steady, lucky = [0.6, 0.6, 0.6], [0.2, 0.9, 0.4]  # lucky: mean 0.5, best 0.9
     changes = ranking_changes({"gru": expected_best_curve(steady), "rnn": expected_best_curve(lucky)})
     assert changes == [{"trials": 2, "before": ["gru", "rnn"], "after": ["rnn", "gru"]}]
+
+
+def test_the_tuning_report_records_and_plots_the_budget_curves(tmp_path):
+    from stages.study import plots
+    from stages.study.tuning_report import budget_record, budget_text
+
+    def tuned(*scores):
+        return {"table": [{"state": "complete", "valid_score": s} for s in scores] + [{"state": "pruned"}]}
+
+    budget = budget_record({"gru": tuned(0.6, 0.6, 0.6), "rnn": tuned(0.2, 0.9, 0.4)}, "higher")
+    assert budget["curves"]["gru"] == [0.6, 0.6, 0.6] and budget["curves"]["rnn"][-1] == 0.9
+    assert budget_text(budget) == "The ranking changes with the budget: at 2 trials rnn > gru (was gru > rnn)."
+    plots.expected_best("sentiment", "accuracy", "higher", budget["curves"], tmp_path / "budget.png")
+    assert (tmp_path / "budget.png").stat().st_size > 0

@@ -86,6 +86,9 @@ CASES = {  # name: (stage argv, corrupt(workspace), the message after "error: ")
         EVALUATE, lambda w: torch.save([1, 2], w / DATA),
         f"{DATA} is not what this stage expects: its content is list, not a mapping; "
         f"run `dvc repro prepare@{RECIPE}`"),
+    "prepared data from another run": (
+        EVALUATE, lambda w: edit_json(w / META, lambda d: d["sizes"].update(test=d["sizes"]["test"] + 1)),
+        f"{DATA} does not match its meta.json: no field of its test split has the"),
     "timing without cells": (
         COMPARE, lambda w: edit_json(w / TIMING, lambda d: d.pop("cells")),
         f"{TIMING} is not what this stage expects: cells is missing; run `dvc repro timing@{RECIPE}`"),

@@ -88,7 +88,7 @@ def test_two_processes_share_one_study_and_stop_at_its_budget(study, tmp_path):
 def test_an_interrupted_tuning_resumes_without_repeating_finished_trials(study, tmp_path):
     repo = tuning_copy(study, tmp_path, 5)
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["sentiment"]["train"].update(epochs=150, patience=150)  # trials of seconds: the signal lands in one
+    params["sentiment"]["train"].update(epochs=60, patience=60)  # trials of a second or two: the signal lands in one
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     first = run_tune(repo, "sentiment", "gru")
     lines = []

@@ -57,10 +57,22 @@ def load_meta(data_dir: Path) -> dict:
     return read_checked_json(Path(data_dir) / "meta.json", META, _remake(data_dir))
 
 
+def _rows(value: object) -> int | None:
+    """len() of a tensor or list (its first dimension), None for anything without one."""
+    try:
+        return len(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
 def load_prepared(data_dir: Path) -> tuple[dict, list[str] | dict, dict]:
     """(tensors by split, vocabulary, meta) as written by `save_prepared`; tensors load as data only."""
     path = Path(data_dir) / "data.pt"
     tensors = require(load_torch(path, _remake(data_dir)), SPLITS, path, _remake(data_dir))
     meta = load_meta(data_dir)
+    for split, size in meta["sizes"].items():  # each split holds a field of exactly `size` rows
+        if split in tensors and not any(_rows(v) == size for v in tensors[split].values()):
+            raise UserError(f"{path} does not match its meta.json: no field of its {split} split has the "
+                            f"{size} rows meta.json counts; run `{_remake(data_dir)}` to rebuild both")
     itos = read_json(Path(data_dir) / "vocab.json", _remake(data_dir))
     return tensors, itos, meta

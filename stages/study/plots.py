@@ -93,3 +93,13 @@ def best_so_far(recipe: str, metric: str, direction: str, tunings: dict[str, dic
     ax.set(xlabel="trials finished", ylabel=f"best validation {metric} so far ({direction} is better)",
            title=f"{recipe}: tuning")
     _save(fig, ax, path)
+
+
+def expected_best(recipe: str, metric: str, direction: str, curves: dict[str, list[float]], path: Path) -> None:
+    """Expected best validation score of n trials against n, one line per cell (stages/study/budget.py)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for cell, curve in curves.items():
+        ax.plot(range(1, len(curve) + 1), curve, marker="o", label=cell, color=color(cell))
+    ax.set(xlabel="trials (budget)", ylabel=f"expected best validation {metric} ({direction} is better)",
+           title=f"{recipe}: which cell wins at which budget")
+    _save(fig, ax, path)

@@ -22,6 +22,7 @@ from recipes.kit.params import load_params
 from stages.common import cli, paths
 from stages.compare import read_tunings
 from stages.study import plots, report
+from stages.study.budget import expected_best_curve, ranking_changes
 
 OUT_MD, OUT_JSON, OUT_PLOTS = Path("reports/tuning.md"), Path("reports/tuning.json"), Path("reports/tuning")
 
@@ -75,6 +76,29 @@ def claims_table(tuned: dict[str, str], untuned: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def budget_record(tunings: dict[str, dict], direction: str) -> dict:
+    """Per cell, the expected best validation score of n trials (n = 1 … its finished trials), and each
+    budget at which the cells' order changes."""
+    curves = {}
+    for cell, tuned in tunings.items():
+        scores = [row["valid_score"] for row in tuned["table"] if row["state"] == "complete"]
+        if scores:
+            curves[cell] = expected_best_curve(scores, direction)
+    return {"curves": curves, "ranking_changes": ranking_changes(curves, direction) if curves else []}
+
+
+def budget_text(budget: dict) -> str:
+    """One sentence: whether and where the ranking of the cells by expected best changes with the budget."""
+    if not budget["curves"]:
+        return "No finished trials: no budget curve."
+    if not budget["ranking_changes"]:
+        order = sorted(budget["curves"], key=lambda c: -budget["curves"][c][0])
+        return f"The cells keep one order at every budget from 1 trial on ({' > '.join(order)} at 1 trial)."
+    return "The ranking changes with the budget: " + "; ".join(
+        f"at {c['trials']} trials {' > '.join(c['after'])} (was {' > '.join(c['before'])})"
+        for c in budget["ranking_changes"]) + "."
+
+
 def recipe_record(name: str, cells: list[str], full: dict, untuned: dict, plot_dir: Path) -> tuple[dict, str]:
     """One recipe's JSON record and markdown section."""
     tunings = read_tunings(name, cells)
@@ -83,13 +107,17 @@ def recipe_record(name: str, cells: list[str], full: dict, untuned: dict, plot_d
                         "run `dvc exp run -S tune.trials=8` first")
     first = next(iter(tunings.values()))
     plots.best_so_far(name, first["metric"], first["direction"], tunings, plot_dir / f"{name}.png")
-    record = {"headline": full["headline"],
+    budget = budget_record(tunings, first["direction"])
+    plots.expected_best(name, first["metric"], first["direction"], budget["curves"], plot_dir / f"{name}_budget.png")
+    record = {"headline": full["headline"], "expected_best": budget,
               "cells": {cell: cell_record(tunings[cell], full, untuned, cell) for cell in tunings},
               "claims": {"tuned": full["claims"], "untuned": untuned.get("claims", {}),
                          "changed": sorted(c for c, v in full["claims"].items()
                                            if untuned.get("claims", {}).get(c) != v)}}
     section = "\n\n".join([
         f"## {name}", report.tuning_table(tunings), f"![best so far by trial](tuning/{name}.png)",
+        "**Expected best validation score of n trials** (Dodge et al. 2019; exact over the finished trials)\n\n"
+        f"![expected best by budget](tuning/{name}_budget.png)\n\n" + budget_text(budget),
         f"**Test {full['headline']}, mean ± std over seeds**\n\n" + test_table(record),
         "**Claims' verdicts**\n\n" + claims_table(full["claims"], untuned.get("claims", {}))])
     return record, section
