@@ -42,6 +42,22 @@ def test_the_tuning_report_records_and_plots_the_budget_curves(tmp_path):
 
     budget = budget_record({"gru": tuned(0.6, 0.6, 0.6), "rnn": tuned(0.2, 0.9, 0.4)}, "higher")
     assert budget["curves"]["gru"] == [0.6, 0.6, 0.6] and budget["curves"]["rnn"][-1] == 0.9
-    assert budget_text(budget) == "The ranking changes with the budget: at 2 trials rnn > gru (was gru > rnn)."
+    expected = "The ranking changes with the budget: at 2 trials rnn > gru (was gru > rnn)."
+    assert budget_text(budget, "higher") == expected
     plots.expected_best("sentiment", "accuracy", "higher", budget["curves"], tmp_path / "budget.png")
     assert (tmp_path / "budget.png").stat().st_size > 0
+
+
+def test_fanova_importance_names_the_setting_that_moved_the_score():
+    from stages.study.tuning_report import importance, importance_table
+
+    space = {"lr": [1e-4, 1e-1], "dropout": [0.0, 0.5]}
+    rows = [{"state": "complete", "lr": lr, "dropout": d, "valid_score": 0.5 + 0.1 * i}
+            for i, (lr, d) in enumerate([(1e-4, 0.3), (1e-3, 0.1), (1e-2, 0.4), (3e-2, 0.2), (1e-1, 0.3)])]
+    found = importance({"table": rows + [{"state": "pruned"}]}, space)
+    assert set(found) == {"lr", "dropout"} and found["lr"] > found["dropout"]
+    assert importance({"table": rows[:1]}, space) is None  # one finished trial: nothing to decompose
+    same = [dict(row, valid_score=0.5) for row in rows]
+    assert importance({"table": same}, space) is None  # no variance to explain
+    table = importance_table({"gru": found, "rnn": None}, list(space))
+    assert table.splitlines()[0] == "| cell | lr | dropout |" and "| rnn | — | — |" in table

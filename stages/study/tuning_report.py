@@ -16,7 +16,12 @@ import json
 import subprocess
 from pathlib import Path
 
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
 from recipes.kit.atomic import atomic_paths, json_text
+from recipes.kit.contract import HIGHER
 from recipes.kit.errors import UserError
 from recipes.kit.params import load_params
 from stages.common import cli, paths
@@ -87,19 +92,50 @@ def budget_record(tunings: dict[str, dict], direction: str) -> dict:
     return {"curves": curves, "ranking_changes": ranking_changes(curves, direction) if curves else []}
 
 
-def budget_text(budget: dict) -> str:
+def budget_text(budget: dict, direction: str) -> str:
     """One sentence: whether and where the ranking of the cells by expected best changes with the budget."""
     if not budget["curves"]:
         return "No finished trials: no budget curve."
     if not budget["ranking_changes"]:
-        order = sorted(budget["curves"], key=lambda c: -budget["curves"][c][0])
+        order = sorted(budget["curves"], key=lambda c: budget["curves"][c][0], reverse=direction == HIGHER)
         return f"The cells keep one order at every budget from 1 trial on ({' > '.join(order)} at 1 trial)."
     return "The ranking changes with the budget: " + "; ".join(
         f"at {c['trials']} trials {' > '.join(c['after'])} (was {' > '.join(c['before'])})"
         for c in budget["ranking_changes"]) + "."
 
 
-def recipe_record(name: str, cells: list[str], full: dict, untuned: dict, plot_dir: Path) -> tuple[dict, str]:
+def importance(tuned: dict, space: dict[str, list[float]]) -> dict[str, float] | None:
+    """fANOVA importance of each tuned setting for one recipe × cell (Optuna's evaluator, over the finished
+    trials in `space`); None when there is no variance to explain (fewer than two distinct scores)."""
+    distributions = {name: FloatDistribution(low, high, log=name == "lr") for name, (low, high) in space.items()}
+    trials = [optuna.trial.create_trial(value=row["valid_score"], params={n: row[n] for n in space},
+                                        distributions=distributions)
+              for row in tuned["table"] if row["state"] == "complete"
+              and all(low <= row[n] <= high for n, (low, high) in space.items())]
+    if len({t.value for t in trials}) < 2:
+        return None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study()
+    study.add_trials(trials)
+    try:
+        found = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
+    except RuntimeError:  # Optuna: "zero total variance in all trees" (a forest fitted to too few trials)
+        return None
+    return {name: float(found[name]) for name in space}
+
+
+def importance_table(importances: dict[str, dict[str, float] | None], names: list[str]) -> str:
+    """One row per cell: each setting's share of the validation score's variance (fANOVA); — where the
+    finished trials' scores do not vary."""
+    lines = ["| cell | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for cell, found in importances.items():
+        cells = [f"{found[n]:.2f}" for n in names] if found else ["—"] * len(names)
+        lines.append(f"| {cell} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def recipe_record(name: str, cells: list[str], full: dict, untuned: dict, plot_dir: Path,
+                  space: dict[str, list[float]]) -> tuple[dict, str]:
     """One recipe's JSON record and markdown section."""
     tunings = read_tunings(name, cells)
     if not tunings:
@@ -109,7 +145,8 @@ def recipe_record(name: str, cells: list[str], full: dict, untuned: dict, plot_d
     plots.best_so_far(name, first["metric"], first["direction"], tunings, plot_dir / f"{name}.png")
     budget = budget_record(tunings, first["direction"])
     plots.expected_best(name, first["metric"], first["direction"], budget["curves"], plot_dir / f"{name}_budget.png")
-    record = {"headline": full["headline"], "expected_best": budget,
+    importances = {cell: importance(tuned, space) for cell, tuned in tunings.items()}
+    record = {"headline": full["headline"], "expected_best": budget, "importance": importances,
               "cells": {cell: cell_record(tunings[cell], full, untuned, cell) for cell in tunings},
               "claims": {"tuned": full["claims"], "untuned": untuned.get("claims", {}),
                          "changed": sorted(c for c, v in full["claims"].items()
@@ -117,7 +154,9 @@ def recipe_record(name: str, cells: list[str], full: dict, untuned: dict, plot_d
     section = "\n\n".join([
         f"## {name}", report.tuning_table(tunings), f"![best so far by trial](tuning/{name}.png)",
         "**Expected best validation score of n trials** (Dodge et al. 2019; exact over the finished trials)\n\n"
-        f"![expected best by budget](tuning/{name}_budget.png)\n\n" + budget_text(budget),
+        f"![expected best by budget](tuning/{name}_budget.png)\n\n" + budget_text(budget, first["direction"]),
+        "**Which setting mattered** (fANOVA importance over the finished trials, Optuna)\n\n"
+        + importance_table(importances, list(space)),
         f"**Test {full['headline']}, mean ± std over seeds**\n\n" + test_table(record),
         "**Claims' verdicts**\n\n" + claims_table(full["claims"], untuned.get("claims", {}))])
     return record, section
@@ -138,7 +177,7 @@ def main() -> None:
         plot_dir.mkdir()
         for name in params["recipes"]:
             records[name], section = recipe_record(name, params["cells"], full_all[name], untuned_all[name],
-                                                   plot_dir)
+                                                   plot_dir, params["tune"]["space"][name])
             sections.append(section)
         wall = f" Wall time of the tuned study: {args.wall_seconds:.0f} s." if args.wall_seconds else ""
         header = (f"# Tuning: every cell tuned on its own, with the same budget\n\n"
