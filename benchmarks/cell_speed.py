@@ -19,8 +19,9 @@ from pathlib import Path
 import matplotlib
 import torch
 
-from recipes.cells import build_cell, cell_class, cell_names
+from recipes.cells import build_cell, cell_class
 from recipes.kit.atomic import write_json
+from stages.study.plots import color
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -68,7 +69,7 @@ def plot(result: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for cell, speeds in result["tokens_per_second"].items():
         lengths = sorted(speeds)
-        ax.plot(lengths, [speeds[n] for n in lengths], marker="o", label=cell, color=f"C{cell_names().index(cell)}")
+        ax.plot(lengths, [speeds[n] for n in lengths], marker="o", label=cell, color=color(cell))
     ax.set(xscale="log", yscale="log", xlabel="sequence length", ylabel="tokens / s (forward + backward)",
            title=f"one layer, batch {result['batch']}, hidden {result['hidden']}, {result['threads']} thread(s)")
     ax.grid(alpha=0.3, which="both")
