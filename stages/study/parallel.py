@@ -5,7 +5,8 @@
     python -m stages.study.parallel --scheduler tcp://host:8786   # a Dask cluster whose workers share a DVC remote
 
 A stage is submitted as soon as the stages it depends on are done (the graph
-is DVC's own, `Repo.index.graph`). Here, workers run only the stage's command;
+is DVC's own, `Repo.index.graph`). Here, workers run only the stage's command
+(a `python -m` line in a warm fork that has imported torch already: stages/study/warm.py);
 this process holds DVC's repository lock and does DVC's bookkeeping with DVC's
 own stage methods (stages/study/ledger.py): outputs removed and the run-cache tried
 before, outputs hashed, cached and run-cached after, and dvc.lock written once
@@ -27,6 +28,7 @@ import os
 import shlex
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,7 @@ from typing import Callable
 from recipes.kit.engine import THREADS_ENV
 from recipes.kit.errors import UserError
 from stages.common import cli
+from stages.study import warm
 from stages.study.ledger import WRITE_EVERY_S, Ledger
 
 CONNECT_TIMEOUT_S = 30
@@ -122,13 +125,29 @@ def stage_env(threads: int) -> dict[str, str]:
     return env
 
 
+def _run_warm(module: str, args: list[str], cwd: Path, env: dict, shown: str) -> None:
+    log = Path(tempfile.mkstemp(prefix="stage-", suffix=".log")[1])
+    try:
+        code = warm.server_for(env).run(module, args, str(cwd), env, log)
+        if code != 0:
+            lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+            raise StageFailed(f"`{shown}` exited {code}: " + " | ".join(lines[-3:]))
+    finally:
+        log.unlink(missing_ok=True)
+
+
 def run_command(name: str, lines: list[str], cwd: str, root: str, threads: int) -> StageResult:
-    """Run one stage's command lines as DVC runs them (the user's shell, `DVC_ROOT` and `DVC_STAGE` set)."""
+    """Run one stage's command lines as DVC runs them (`DVC_ROOT` and `DVC_STAGE` set): a `python -m`
+    line of this interpreter in a warm fork that has torch imported (stages/study/warm.py), any other
+    line in the user's shell."""
     env = dict(stage_env(threads), DVC_ROOT=root, DVC_STAGE=name)
     shell = os.environ.get("SHELL") or "/bin/sh"
     start = time.perf_counter()
     for line in lines:
-        _run([shell, "-c", line], Path(cwd), env, shown=line)
+        if (module := warm.python_module(line, env)) is not None:
+            _run_warm(*module, Path(cwd), env, shown=line)
+        else:
+            _run([shell, "-c", line], Path(cwd), env, shown=line)
     return StageResult(name, time.perf_counter() - start, True)
 
 
