@@ -34,6 +34,19 @@ def tuning_part(name: str, tunings: dict[str, dict], plot_dir: Path) -> str:
             + f"\n\n![best so far by trial](plots/{name}_tuning.png)")
 
 
+def gradient_part(name: str, runs: dict, seed: int, plot_dir: Path) -> tuple[str, dict] | None:
+    """The report's gradient-through-time paragraph and plot from the runs of `seed` that measured it
+    (stages/evaluate.py), and its verdicts; None when no run did."""
+    cells = {cell: run["gradients"] for cell, cell_runs in runs.items() for run in cell_runs
+             if run["seed"] == seed and "gradients" in run}
+    if not cells:
+        return None
+    record = {"seed": seed, "rows": next(iter(cells.values()))["trained"]["rows"], "cells": cells}
+    plots.gradients_through_time(name, record, plot_dir / f"{name}_gradients.png")
+    text, verdicts = report.gradient_claim(record)
+    return text + f"\n\n![gradient through time](plots/{name}_gradients.png)", {**record, "verdicts": verdicts}
+
+
 def claims(summary: dict, runs: dict, histories: dict, facts: dict, matched: bool, timing: dict) -> str:
     """The seed document's three claims checked on this recipe's runs."""
     headline, direction = facts["headline"], facts["directions"][facts["headline"]]
@@ -79,14 +92,25 @@ def compare_recipe(name: str, params: dict, plot_dir: Path, curve_dir: Path) -> 
     plots.quality_vs_parameters(name, headline, facts["directions"][headline], summary,
                                 plot_dir / f"{name}_quality.png")
     plots.write_curves_csv(histories, curve_dir / f"{name}_valid_{metric}.csv")
+    lengths_at = [key for key in next(iter(summary.values())) if key.startswith(f"{headline}@")]
+    if lengths_at:  # scored at other input lengths too (the memory recipe)
+        plots.length_generalisation(name, headline, summary, meta["length"], plot_dir / f"{name}_length.png")
+    gradients = gradient_part(name, runs, params["gradients"]["seed"], plot_dir)
     tunings = read_tunings(name, list(runs))
     quality = list(next(iter(runs.values()))[0]["test"])
     claims_text = claims(summary, runs, histories, facts, params["compare_by"] == "params", timing)
     section = recipe_section(name, summary, meta, facts, quality, timing, tuning_part(name, tunings, plot_dir),
                              claims_text)
+    if lengths_at:
+        section += (f"\n\n**Length generalisation**: test {headline} at other input lengths (trained at "
+                    f"T = {meta['length']})\n\n![test {headline} by length](plots/{name}_length.png)")
+    if gradients:
+        section += "\n\n" + gradients[0]
     record = {"headline": headline, "direction": facts["directions"][headline], "cells": summary,
               "claims": report.verdicts(claims_text), "timing": timing,
               "tuning": {cell: {k: v for k, v in tuned.items() if k != "table"} for cell, tuned in tunings.items()}}
+    if gradients:
+        record["gradients"] = gradients[1]
     return section, tracked_metrics(summary, quality), record
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from recipes.kit.contract import EVALUATE_KEYS, HIGHER, LOWER, Recipe, Task, load_recipe
+from recipes.kit.contract import EVALUATE_KEYS, HIGHER, LOWER, Recipe, Task, load_recipe, metric_base
 from recipes.kit.engine import TRAIN_SCHEMA
 from recipes.kit.params import load_params
 from stages.common.runs import load_trained, start_run
@@ -38,7 +38,9 @@ def test_task_evaluates_samples_and_predicts(study, monkeypatch, tmp_path, name)
     with torch.no_grad():
         valid, test = run.task.evaluate(model, "valid"), run.task.evaluate(model, "test")
         assert {recipe.METRIC, *EVALUATE_KEYS} <= set(valid) <= set(recipe.DIRECTIONS)
-        assert {recipe.HEADLINE, *EVALUATE_KEYS} <= set(test) <= set(recipe.DIRECTIONS)
+        # `name@L` is `name` at input length L (the memory recipe's length generalisation)
+        assert {recipe.HEADLINE, *EVALUATE_KEYS} <= set(test) and {metric_base(k) for k in test} <= set(
+            recipe.DIRECTIONS)
         assert isinstance(run.task.samples(model, tmp_path), str)
         inputs = recipe_tests(name).predict_inputs(tmp_path)
         outputs = recipe.predict(run.task, model, inputs)

@@ -65,7 +65,7 @@ class Recipe(Protocol):
     TOPOLOGY: str
     METRIC: str  # validation metric that picks the best epoch (see `selection_metric`)
     HEADLINE: str  # test metric the report's claims use
-    DIRECTIONS: dict[str, str]  # every metric evaluate returns → HIGHER or LOWER is better
+    DIRECTIONS: dict[str, str]  # every metric evaluate returns → HIGHER or LOWER is better (`name@L`: as `name`)
 
     def download(self, section: dict, raw_dir: Path, seed: int) -> None:
         """Fetch (or generate with `seed`) the dataset into raw_dir in the recipe's raw format, with SOURCE.json."""
@@ -81,6 +81,9 @@ class Recipe(Protocol):
 
     def predict(self, task: Task, model: nn.Module, inputs: list[str]) -> list[str]:
         """The model's answer to each raw user input, as one line of text."""
+
+    # Optional: `check(section) -> None` raises a `UserError` on what SCHEMA cannot say field by field
+    # (e.g. one key bounded by another); `load_params` calls it after the schema check.
 
 
 RECIPE_MEMBERS = ("SCHEMA", "TOPOLOGY", "METRIC", "HEADLINE", "DIRECTIONS",
@@ -112,6 +115,11 @@ def selection_metric(recipe: ModuleType, section: dict) -> str:
     if chosen != "auto":
         return chosen
     return getattr(recipe, "SENTENCE_METRIC", recipe.METRIC) if real else recipe.METRIC
+
+
+def metric_base(key: str) -> str:
+    """The metric a key reports: `accuracy@200` (accuracy at input length 200) → `accuracy`."""
+    return key.split("@")[0]
 
 
 def better(direction: str, new: float, old: float) -> bool:

@@ -118,6 +118,11 @@ GLOBAL_SCHEMA: dict = {
         "prune": Field(bool),
         "space": Field(dict),
     },
+    # Gradient through time (measured by evaluate): the training seed whose models, the batch's rows.
+    "gradients": {
+        "seed": Field(int, min=0),
+        "rows": Field(int, min=1),
+    },
 }
 
 # The settings a tuner searches, with the bounds a search range must stay within; lr on a log scale.
@@ -221,7 +226,10 @@ def _validated(params: dict, recipe: str | None) -> Params:
                             f"(params.yaml's recipes: {', '.join(params['recipes'])})")
         if recipe not in params:
             raise UserError(f"params.yaml: missing section {recipe} (the recipe's settings)")
-        validate(params[recipe], load_recipe(recipe).SCHEMA, recipe + ".")
+        module = load_recipe(recipe)
+        validate(params[recipe], module.SCHEMA, recipe + ".")
+        if hasattr(module, "check"):  # what a schema cannot say field by field (recipes/kit/contract.py)
+            module.check(params[recipe])
     return Params(params)
 
 

@@ -214,6 +214,14 @@ class SentimentTask:
         logits, labels, lengths = self._forward(model, self.splits["train"], index)
         return Step(self.loss_fn(logits, labels), len(index), int(lengths.sum()))
 
+    def gradient_loss(self, model: nn.Module, rows: int) -> tuple[Tensor, Tensor]:
+        """The summed cross-entropy of the `rows` longest validation snippets and their lengths, for the
+        gradient through time (stages/evaluate.py)."""
+        split = self.splits["valid"]
+        index = split["lengths"].argsort(descending=True, stable=True)[:rows]
+        logits, labels, lengths = self._forward(model, split, index)
+        return nn.functional.cross_entropy(logits, labels, reduction="sum"), lengths
+
     def predict(self, model: nn.Module, split_name: str) -> tuple[list[int], list[int], float]:
         """Predictions, targets (dataset order) and mean loss on a split."""
         split = self.splits[split_name]

@@ -103,3 +103,31 @@ def expected_best(recipe: str, metric: str, direction: str, curves: dict[str, li
     ax.set(xlabel="trials (budget)", ylabel=f"expected best validation {metric} ({direction} is better)",
            title=f"{recipe}: which cell wins at which budget")
     _save(fig, ax, path)
+
+
+def length_generalisation(recipe: str, metric: str, summary: dict, trained_at: int, path: Path) -> None:
+    """Test `metric` against the input length (keys `metric@L`), mean ± std over seeds, one line per cell."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for cell, stats in summary.items():
+        lengths = sorted(int(key.split("@")[1]) for key in stats if key.startswith(f"{metric}@"))
+        means = [stats[f"{metric}@{n}"]["mean"] for n in lengths]
+        stds = [stats[f"{metric}@{n}"]["std"] for n in lengths]
+        ax.errorbar(lengths, means, yerr=stds, marker="o", capsize=3, color=color(cell), label=cell)
+    ax.axvline(trained_at, color="grey", linestyle=":", label=f"trained at T = {trained_at}")
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel="test input length T (log scale)", ylabel=f"test {metric}",
+           title=f"{recipe}: does what was learned hold at other lengths?")
+    _save(fig, ax, path)
+
+
+def gradients_through_time(recipe: str, record: dict, path: Path) -> None:
+    """‖∂loss/∂h_t‖ against steps before the sequence's end (log scale): trained solid, initial dashed."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for cell, states in record["cells"].items():
+        for state, style in (("trained", "-"), ("initial", "--")):
+            norms = states[state]["by_steps_before_end"]
+            ax.plot(range(len(norms)), norms, style, color=color(cell), label=f"{cell} ({state})")
+    ax.set_yscale("log")
+    ax.set(xlabel="steps before the last input step", ylabel="mean ‖∂loss/∂h_t‖ (log scale)",
+           title=f"{recipe}: gradient through time (seed {record['seed']}, {record['rows']} validation rows)")
+    _save(fig, ax, path)

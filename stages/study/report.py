@@ -163,3 +163,26 @@ def claim_trainability(histories: dict[str, list[list[dict]]], direction: str = 
             lines.append(f"- {cell}: {sum(reached) / len(reached):.1f} epochs in the {len(reached)} of "
                          f"{len(counts)} runs that reach it (seeds: {seeds})")
     return "\n".join(lines)
+
+
+def gradient_claim(record: dict) -> tuple[str, dict]:
+    """Whether each gated cell's gradient reaches the first step with a larger norm than each plain cell's,
+    for the trained models and at initialisation: (markdown, {"<gated> vs <plain> (<state>)": verdict})."""
+    cells = in_order(record["cells"])
+    lines = [f"**Gradient through time** (measured by `evaluate`, seed {record['seed']}'s models, {record['rows']} "
+             "validation rows): mean ‖∂loss/∂h_t‖ at each sequence's first step and last step",
+             "", "| cell | first step, initial | first step, trained | last step, trained |", "|---|---|---|---|"]
+    for cell in cells:
+        initial, trained = record["cells"][cell]["initial"], record["cells"][cell]["trained"]
+        lines.append(f"| {cell} | {initial['first_step']:.3g} | {trained['first_step']:.3g} | "
+                     f"{trained['last_step']:.3g} |")
+    verdicts, lines = {}, [*lines, ""]
+    for gated, plain in gated_pairs(cells):
+        for state in ("trained", "initial"):
+            ours, theirs = (record["cells"][c][state]["first_step"] for c in (gated, plain))
+            verdict = "larger" if ours > theirs else "not larger"
+            verdicts[f"{gated} vs {plain} ({state})"] = verdict
+            lines.append(f"- {gated} vs {plain}, {state}: first-step gradient **{verdict}** "
+                         f"({ours:.3g} vs {theirs:.3g}, ×{ours / theirs:.3g})" if theirs > 0 else
+                         f"- {gated} vs {plain}, {state}: **{verdict}** ({ours:.3g} vs 0)")
+    return "\n".join(lines), verdicts
