@@ -34,6 +34,12 @@ def tuning_part(name: str, tunings: dict[str, dict], plot_dir: Path) -> str:
             + f"\n\n![best so far by trial](plots/{name}_tuning.png)")
 
 
+def by_length(key: str) -> tuple[str, int]:
+    """Sort key of a test metric: by name, `name@L` after `name` in order of L (`accuracy@50` before `@100`)."""
+    base, _, length = key.partition("@")
+    return base, int(length) if length.isdigit() else -1
+
+
 def gradient_part(name: str, runs: dict, seed: int, plot_dir: Path) -> tuple[str, dict] | None:
     """The report's gradient-through-time paragraph and plot from the runs of `seed` that measured it
     (stages/evaluate.py), and its verdicts; None when no run did."""
@@ -97,7 +103,7 @@ def compare_recipe(name: str, params: dict, plot_dir: Path, curve_dir: Path) -> 
         plots.length_generalisation(name, headline, summary, meta["length"], plot_dir / f"{name}_length.png")
     gradients = gradient_part(name, runs, params["gradients"]["seed"], plot_dir)
     tunings = read_tunings(name, list(runs))
-    quality = list(next(iter(runs.values()))[0]["test"])
+    quality = sorted(next(iter(runs.values()))[0]["test"], key=by_length)
     claims_text = claims(summary, runs, histories, facts, params["compare_by"] == "params", timing)
     section = recipe_section(name, summary, meta, facts, quality, timing, tuning_part(name, tunings, plot_dir),
                              claims_text)

@@ -7,8 +7,9 @@ from recipes.cells import count_parameters
 from recipes.kit.atomic import atomic_paths, write_torch
 from recipes.kit.contract import selection_metric
 from recipes.kit.engine import fit
-from recipes.kit.params import TUNABLE, load_params
+from recipes.kit.params import load_params
 from recipes.kit.sizing import hidden_size_for
+from recipes.kit.space import TUNABLE, setting_key
 from stages.common import cli, paths
 from stages.common.runs import build, start_run, tuned_params
 
@@ -41,7 +42,7 @@ def main() -> None:
                "epochs_run": result.epochs_run, "train_seconds": result.train_seconds,
                "seconds_per_epoch": result.train_seconds / result.epochs_run,
                "examples_per_s": result.examples_per_s, "tokens_per_s": result.tokens_per_s,
-               "settings": {f"{part}.{name}": run.section[part][name] for name, (part, _, _) in TUNABLE.items()}}
+               "settings": {setting_key(name): run.section[t.part][name] for name, t in TUNABLE.items()}}
     checkpoint = {"recipe": args.recipe, "cell": args.cell, "state_dict": model.state_dict(), "train": summary}
     with atomic_paths(paths.HISTORY / args.recipe / f"{name}.csv", paths.MODELS / args.recipe / f"{name}.pt") as (
             history, weights):

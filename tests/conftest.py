@@ -74,6 +74,9 @@ def tiny_params(params: dict, fixtures: Path) -> dict:
     params["tune"]["trials"] = TINY_TRIALS
     for name in params["recipes"]:
         recipe_tests(name).tiny(params[name], fixtures / name)
+        section = params[name]  # trial 0 is the tiny settings: the space must hold them
+        params["tune"]["space"][name].update(batch_size=[section["train"]["batch_size"]],
+                                             hidden_size=[section["model"]["hidden_size"]])
     return params
 
 

@@ -47,6 +47,21 @@ def test_committed_params_are_valid_for_every_recipe(params):
         (lambda p: p.update(seeds=[0, 0]), "seeds lists 0 more than once; each may appear once (got [0, 0])"),
         (lambda p: p.update(cells=["rnn", "gru", "rnn"]), "cells lists rnn more than once"),
         (lambda p: p.update(recipes=[NAME, NAME]), f"recipes lists {NAME} more than once"),
+        # the tuning space (recipes/kit/space.py) and tune seeds
+        (lambda p: p["tune"].update(seeds=[100, 0]), "tune.seeds [100, 0] share [0] with seeds [0, 1, 2]"),
+        (lambda p: p["tune"].update(seeds=[]), "tune.seeds must be a non-empty list of integers"),
+        (lambda p: p["tune"]["space"][NAME].update(batch_size=[]),
+         f"tune.space.{NAME}.batch_size must be a non-empty list of integers"),
+        (lambda p: p["tune"]["space"][NAME].update(weight_decay=[0.0, 0.001]),
+         "with 0 < low (a log scale cannot reach 0: weight_decay's decade below low stands for 0), got [0.0, 0.001]"),
+        (lambda p: p["tune"]["space"][NAME].update(lr=[0.0, 0.01]), f"tune.space.{NAME}.lr must be [low, high]"),
+        (lambda p: p["tune"]["space"][NAME].update(momentum=[0.1, 0.9]),
+         f"tune.space.{NAME}: unknown setting momentum"),
+        (lambda p: p["tune"]["space"][NAME].pop("dropout"), f"tune.space.{NAME} must give lr, dropout"),
+        (lambda p: (p.update(compare_by="params"), p["tune"].update(trials=4)),
+         f"tune.space.{NAME}.hidden_size is tuned, but compare_by: params matches"),
+        (lambda p: (p[NAME]["train"].update(batch_size=7), p["tune"].update(trials=4)),
+         f"{NAME}.train.batch_size is 7, outside tune.space.{NAME}.batch_size"),
     ],
 )
 def test_bad_params_name_the_key(tmp_path, params, change, expected):
@@ -128,3 +143,11 @@ def test_check_validates_sections_of_recipes_left_out_of_the_study(tmp_path, par
     code, _, err = run_in_process("check", ["--params", str(write(tmp_path, params))], ROOT, monkeypatch, capsys)
     assert code == 2 and f"{left_out}.train.epochs must be an integer" in err
 
+
+
+def test_the_default_space_allows_compare_by_params_untuned_and_tuned_without_hidden_size(tmp_path, params):
+    params["compare_by"] = "params"
+    assert load_params(write(tmp_path, params), NAME)["compare_by"] == "params"  # tune.trials 0: nothing is tuned
+    params["tune"]["trials"] = 4
+    params["tune"]["space"][NAME]["hidden_size"] = None  # what `-S tune.space.<recipe>.hidden_size=null` gives
+    assert load_params(write(tmp_path, params), NAME)["tune"]["trials"] == 4

@@ -38,12 +38,15 @@ def test_trial_0_is_params_yaml_and_the_best_trial_feeds_the_runs(study):
         first = chosen["table"][0]
         assert first["lr"] == params[recipe]["train"]["lr"]
         assert first["dropout"] == params[recipe]["model"]["dropout"]
+        assert first["weight_decay"] == params[recipe]["train"]["weight_decay"] == 0.0  # the decade below low
+        assert first["batch_size"] == params[recipe]["train"]["batch_size"]
         best = next(row for row in chosen["table"] if row["trial"] == chosen["best_trial"])
-        assert chosen["settings"] == {"train.lr": best["lr"], "model.dropout": best["dropout"]}
+        tuned = ("train.lr", "model.dropout", "train.weight_decay", "train.batch_size", "model.hidden_size")
+        assert chosen["settings"] == {key: best[key.split(".")[1]] for key in tuned}
         completed = [row["valid_score"] for row in chosen["table"] if row["state"] == "complete"]
         assert chosen["valid_score"] == (max if chosen["direction"] == "higher" else min)(completed)
         run = json.loads((study / f"metrics/runs/{recipe}/{cell}-seed0.json").read_text())
-        assert run["settings"] == chosen["settings"]
+        assert run["settings"] == chosen["settings"]  # every tunable, all of them tuned here
 
 
 def test_the_report_shows_the_chosen_settings(study):
@@ -135,7 +138,7 @@ def test_tuning_off_leaves_train_commands_params_and_settings_as_they_were(study
 
 @pytest.mark.parametrize("space, fragment", [
     ({"lr": [0.1, 0.01], "dropout": [0.0, 0.5]}, "tune.space.pos.lr must be [low, high]"),
-    ({"lr": [0.001, 0.01]}, "tune.space.pos must give ranges for lr, dropout"),
+    ({"lr": [0.001, 0.01]}, "tune.space.pos must give lr, dropout"),
     ({"lr": [0.001, 0.01], "dropout": [0.0, 1.5]}, "tune.space.pos.dropout"),
 ])
 def test_a_bad_search_space_is_one_clear_message(params, tmp_path, space, fragment):
@@ -147,3 +150,23 @@ def test_a_bad_search_space_is_one_clear_message(params, tmp_path, space, fragme
     path.write_text(yaml.safe_dump(params))
     with pytest.raises(UserError, match=fragment.replace("[", r"\[").replace(".", r"\.")):
         load_params(path)
+
+
+def test_a_weight_decay_below_the_range_trains_with_zero_and_trial_0_maps_back():
+    from recipes.kit.space import contains, sampled_value, trained_value
+
+    spec = [1e-6, 1e-3]
+    assert trained_value("weight_decay", spec, 5e-7) == 0.0 and trained_value("weight_decay", spec, 2e-6) == 2e-6
+    assert sampled_value("weight_decay", spec, 0.0) == 1e-7  # the bottom of the decade that stands for 0
+    assert trained_value("weight_decay", spec, sampled_value("weight_decay", spec, 0.0)) == 0.0
+    assert trained_value("lr", [1e-4, 1e-2], 5e-5) == 5e-5  # only weight decay has the zero decade
+    assert contains("weight_decay", spec, 0.0) and not contains("weight_decay", spec, 5e-7)
+    assert contains("batch_size", [32, 64], 64) and not contains("batch_size", [32, 64], 50)
+
+
+def test_every_trial_trains_once_per_tune_seed(study):
+    params = yaml.safe_load((study / "params.yaml").read_text())
+    assert len(params["tune"]["seeds"]) == 2 and not set(params["tune"]["seeds"]) & set(params["seeds"])
+    for (recipe, _), chosen in tunings(study).items():
+        epochs = params[recipe]["train"]["epochs"]
+        assert all(row["epochs"] == 2 * epochs for row in chosen["table"] if row["state"] == "complete"), recipe

@@ -17,6 +17,7 @@ import yaml
 from recipes.cells import cell_names
 from recipes.kit.contract import is_recipe_name, load_recipe
 from recipes.kit.errors import UserError
+from recipes.kit.space import check_space, check_trial_zero
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ GLOBAL_SCHEMA: dict = {
     "reference_cell": Field(str, choices=cell_names()),
     "tune": {
         "trials": Field(int, min=0, max=10_000),
+        "seeds": Field(list),
         "sampler": Field(str, choices=("tpe", "random")),
         "prune": Field(bool),
         "space": Field(dict),
@@ -125,8 +127,6 @@ GLOBAL_SCHEMA: dict = {
     },
 }
 
-# The settings a tuner searches, with the bounds a search range must stay within; lr on a log scale.
-TUNABLE = {"lr": ("train", 1e-7, 10.0), "dropout": ("model", 0.0, 0.9)}
 
 
 # Every leaf key a stage read from its params (dotted), for the dependency trace (stages/common/cli.py).
@@ -230,37 +230,38 @@ def _validated(params: dict, recipe: str | None) -> Params:
         validate(params[recipe], module.SCHEMA, recipe + ".")
         if hasattr(module, "check"):  # what a schema cannot say field by field (recipes/kit/contract.py)
             module.check(params[recipe])
+        if params["tune"]["trials"] > 0 and recipe in params["recipes"]:
+            check_trial_zero(recipe, params["tune"]["space"][recipe], params[recipe], params["compare_by"])
     return Params(params)
 
 
 def _check_space(params: dict) -> None:
-    """Every listed recipe has a search range [low, high] for each tunable setting, within its bounds."""
-    space = params["tune"]["space"]
+    """Every listed recipe has a well-formed search space (recipes/kit/space.py)."""
     for name in params["recipes"]:
-        ranges = space.get(name)
-        if not isinstance(ranges, dict) or set(ranges) != set(TUNABLE):
-            raise UserError(f"params.yaml: tune.space.{name} must give ranges for {', '.join(TUNABLE)} "
-                            f"(e.g. {{lr: [0.0003, 0.03], dropout: [0.0, 0.5]}}), got {ranges!r}")
-        for key, (_, low_bound, high_bound) in TUNABLE.items():
-            pair = ranges[key]
-            ok = (isinstance(pair, list) and len(pair) == 2 and all(_type_ok(v, float) for v in pair)
-                  and low_bound <= pair[0] <= pair[1] <= high_bound)
-            if not ok:
-                raise UserError(f"params.yaml: tune.space.{name}.{key} must be [low, high] with "
-                                f"{low_bound:g} <= low <= high <= {high_bound:g}, got {pair!r}")
+        check_space(name, params["tune"]["space"].get(name))
+
+
+def _int_list(values: Any) -> bool:
+    return isinstance(values, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                            for v in values)
 
 
 def _check_lists(params: dict) -> None:
-    seeds = params["seeds"]
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
-        raise UserError(f"params.yaml: seeds must be a non-empty list of integers >= 0, got {seeds!r}")
+    seeds, tune_seeds = params["seeds"], params["tune"]["seeds"]
+    for key, values in (("seeds", seeds), ("tune.seeds", tune_seeds)):
+        if not values or not _int_list(values):
+            raise UserError(f"params.yaml: {key} must be a non-empty list of integers >= 0, got {values!r}")
+    shared = sorted(set(seeds) & set(tune_seeds))
+    if shared:
+        raise UserError(f"params.yaml: tune.seeds {tune_seeds!r} share {shared} with seeds {seeds!r}: tuning must "
+                        "choose settings on other noise than the runs it is judged by; pick other tune.seeds")
     names = params["recipes"]
     unknown = [r for r in names if not isinstance(r, str) or not is_recipe_name(r) or r not in params]
     if unknown or not names:
         raise UserError(f"params.yaml: recipes must list recipes that have a recipes/<name>/ package and a "
                         f"section in params.yaml; these do not: {unknown or names!r}")
-    for key in ("seeds", "cells", "recipes"):
-        repeated = sorted({str(v) for v in params[key] if params[key].count(v) > 1})
+    for key, values in (("seeds", seeds), ("tune.seeds", tune_seeds), ("cells", params["cells"]), ("recipes", names)):
+        repeated = sorted({str(v) for v in values if values.count(v) > 1})
         if repeated:
             raise UserError(f"params.yaml: {key} lists {', '.join(repeated)} more than once; each may appear once "
-                            f"(got {params[key]!r})")
+                            f"(got {values!r})")

@@ -1,10 +1,13 @@
 """Tuning one (recipe, cell) with Optuna, and applying the chosen settings to a run.
 
-Every trial is a real training with seed 0, scored on the validation split by
-the recipe's metric (the same early stopping as a run). Trial 0 is always
+Every trial trains once per seed of `tune.seeds` (kept apart from the study's
+`seeds`, so settings are not chosen on the noise they are judged with), each
+with the recipe's early stopping, and scores the mean of their best validation
+scores. The search space is recipes/kit/space.py's. Trial 0 is always
 params.yaml's own settings, so tuning can only match or beat them on
-validation. A trial is pruned when its validation score trails the median of
-earlier trials at the same epoch, or when training diverges.
+validation. A trial is pruned when its running mean validation score (the
+seeds trained so far, at that epoch) trails the median of earlier trials at the
+same step, or when training diverges.
 
 The study lives in a journal file (data/journal/), outside DVC's
 outputs: an interrupted tuning resumes with the trials it finished, and
@@ -18,29 +21,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import statistics
 import time
 from typing import Any, Callable
 
 from recipes.kit.contract import HIGHER, selection_metric
 from recipes.kit.engine import Diverged, fit
 from recipes.kit.errors import UserError
-from recipes.kit.params import TUNABLE, Params
+from recipes.kit.params import Params
 from recipes.kit.sizing import hidden_size_for
+from recipes.kit.space import TUNABLE, sampled_value, setting_key, suggest, trained_value, tuned_names
 from stages.common import paths
 from stages.common.runs import build, start_run
 
-TRIAL_SEED = 0
 JOURNAL = paths.JOURNAL
 # TPE samples at random for its first trials (trial 0 is params.yaml's), then models the scores.
 TPE_STARTUP_TRIALS = 4
 # A trial may be pruned from epoch 3 on, once 3 trials have finished: a low learning rate
 # starts slowly, and pruning after one epoch would favour high ones.
 PRUNER = {"n_startup_trials": 3, "n_warmup_steps": 3}
-
-
-def setting_keys() -> dict[str, str]:
-    """Each tunable name → its key in a recipe's section (`lr` → `train.lr`)."""
-    return {name: f"{part}.{name}" for name, (part, _, _) in TUNABLE.items()}
 
 
 def data_fingerprint(recipe: str) -> str:
@@ -57,6 +56,7 @@ def study_name(params: Params, recipe: str, cell: str) -> str:
     """`<recipe>-<cell>-<fingerprint>`: the fingerprint covers what trials depend on, not their number."""
     tune, section = params["tune"], params[recipe]
     depends = {"space": tune["space"][recipe], "sampler": tune["sampler"], "tpe_startup": TPE_STARTUP_TRIALS,
+               "tune_seeds": tune["seeds"],
                "pruner": PRUNER if tune["prune"] else None,
                "seed": params["seed"], "model": section["model"], "train": section["train"],
                "threads": params["threads"], "device": params["device"], "compare_by": params["compare_by"],
@@ -83,37 +83,56 @@ def make_study(params: Params, recipe: str, cell: str, direction: str) -> Any:
                                sampler=sampler, pruner=pruner)
 
 
+def score_at(history: list[dict], epoch: int) -> float:
+    """A finished run's validation score at `epoch` (its last one when it stopped before)."""
+    return history[min(epoch, len(history)) - 1]["valid_metric"]
+
+
 def objective(params: Params, recipe: str, cell: str) -> Callable[[Any], float]:
-    """One trial: train (recipe, cell) with seed 0 and the trial's settings; its best validation score."""
+    """One trial: train (recipe, cell) once per tune seed with the trial's settings; the mean of their best
+    validation scores. Seed i's epoch e reports at step i × epochs + e the mean over the seeds so far."""
     import optuna
 
-    space, keys = params["tune"]["space"][recipe], setting_keys()
+    space, seeds = params["tune"]["space"][recipe], params["tune"]["seeds"]
+    epochs = params[recipe]["train"]["epochs"]
 
     def trial_score(trial: optuna.Trial) -> float:
-        values = {name: trial.suggest_float(name, *space[name], log=(name == "lr")) for name in keys}
-        trial_params = params.replaced({f"{recipe}.{keys[name]}": v for name, v in values.items()})
-        run = start_run(trial_params, recipe, TRIAL_SEED)
-        model = build(run, cell, hidden_size_for(run.recipe, trial_params, recipe, run.meta, cell))
-        metric = selection_metric(run.recipe, run.section)
-
-        def prune_hopeless(epoch: int, score: float) -> None:
-            trial.report(score, epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"validation {metric} {score:.4f} trails the median at epoch {epoch}")
-
+        values = {name: suggest(trial, name, space[name]) for name in tuned_names(space)}
+        trial_params = params.replaced({f"{recipe}.{setting_key(name)}": v for name, v in values.items()})
+        histories: list[list[dict]] = []
         start = time.perf_counter()
         try:
-            result = fit(run.task, model, run.section["train"], run.generator, metric,
-                         run.recipe.DIRECTIONS[metric], log=lambda line: None, on_epoch=prune_hopeless)
-        except Diverged as err:
-            raise optuna.TrialPruned(f"diverged: {err}") from err
+            for i, seed in enumerate(seeds):
+                histories.append(train_trial(trial, trial_params, recipe, cell, seed, histories, i * epochs))
         finally:
             trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
-        trial.set_user_attr("epochs", result.epochs_run)
-        trial.set_user_attr("best_epoch", result.best_epoch)
-        return result.history[result.best_epoch - 1]["valid_metric"]
+        trial.set_user_attr("epochs", sum(len(h) for h in histories))
+        return statistics.fmean(next(row["valid_metric"] for row in h if row["selected"]) for h in histories)
 
     return trial_score
+
+
+def train_trial(trial: Any, params: Params, recipe: str, cell: str, seed: int, earlier: list[list[dict]],
+                step_offset: int) -> list[dict]:
+    """One seed of a trial: its history, each row marked `selected` on the epoch early stopping kept."""
+    import optuna
+
+    run = start_run(params, recipe, seed)
+    model = build(run, cell, hidden_size_for(run.recipe, params, recipe, run.meta, cell))
+    metric = selection_metric(run.recipe, run.section)
+
+    def prune_hopeless(epoch: int, score: float) -> None:
+        mean = statistics.fmean([score_at(h, epoch) for h in earlier] + [score])
+        trial.report(mean, step_offset + epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"mean validation {metric} {mean:.4f} trails the median at epoch {epoch}")
+
+    try:
+        result = fit(run.task, model, run.section["train"], run.generator, metric,
+                     run.recipe.DIRECTIONS[metric], log=lambda line: None, on_epoch=prune_hopeless)
+    except Diverged as err:
+        raise optuna.TrialPruned(f"diverged: {err}") from err
+    return [{**row, "selected": row["epoch"] == result.best_epoch} for row in result.history]
 
 
 def finished(study: Any) -> list[Any]:
@@ -132,11 +151,12 @@ def search(params: Params, recipe: str, cell: str, log: Callable[[str], None] = 
 
     from recipes.kit.contract import load_recipe
 
-    target, keys = params["tune"]["trials"], setting_keys()
+    target, space = params["tune"]["trials"], params["tune"]["space"][recipe]
     module = load_recipe(recipe)
     metric = selection_metric(module, params[recipe])
     study = make_study(params, recipe, cell, module.DIRECTIONS[metric])
-    untuned = {name: params[recipe][part][name] for name, (part, _, _) in TUNABLE.items()}
+    untuned = {name: sampled_value(name, space[name], params[recipe][TUNABLE[name].part][name])
+               for name in tuned_names(space)}
     if not any(settings_of(t) == untuned for t in study.trials if t.state != TrialState.FAIL):
         study.enqueue_trial(untuned)  # the first trial: params.yaml's own settings (again, if interrupted)
     done = len(finished(study))
@@ -161,10 +181,11 @@ def search(params: Params, recipe: str, cell: str, log: Callable[[str], None] = 
     best = min(complete, key=lambda t: (sign * t.value, t.number))  # the best score; on a tie, the earlier trial
     return {"recipe": recipe, "cell": cell, "trials": len(trials), "metric": metric,
             "direction": module.DIRECTIONS[metric], "study": study.study_name,
-            "settings": {keys[name]: value for name, value in best.params.items()},
+            "settings": {setting_key(name): trained_value(name, space[name], value)
+                         for name, value in best.params.items()},
             "best_trial": best.number, "valid_score": best.value,
             "untuned_valid_score": next((t.value for t in trials if settings_of(t) == untuned), None),
-            "table": [trial_row(t) for t in trials]}
+            "table": [trial_row(t, space) for t in trials]}
 
 
 def settings_of(trial: Any) -> dict:
@@ -172,10 +193,12 @@ def settings_of(trial: Any) -> dict:
     return trial.params or trial.system_attrs.get("fixed_params", {})
 
 
-def trial_row(trial: Any) -> dict:
-    """One line of the trial table: number, state, settings, score (last reported when pruned), epochs, seconds."""
+def trial_row(trial: Any, space: dict) -> dict:
+    """One line of the trial table: number, state, the settings it trained with, score (last reported when
+    pruned), epochs over its seeds, seconds."""
     last = trial.value if trial.value is not None else (
         trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else None)
-    return {"trial": trial.number, "state": trial.state.name.lower(), **trial.params, "valid_score": last,
+    settings = {name: trained_value(name, space[name], value) for name, value in trial.params.items()}
+    return {"trial": trial.number, "state": trial.state.name.lower(), **settings, "valid_score": last,
             "epochs": trial.user_attrs.get("epochs", len(trial.intermediate_values)),
             "seconds": trial.user_attrs.get("seconds")}

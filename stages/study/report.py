@@ -38,13 +38,15 @@ def recipe_table(summary: dict, quality: list[str], timing: dict) -> str:
 
 def tuning_table(tunings: dict[str, dict]) -> str:
     """One row per tuned cell: trials, chosen settings, best validation score against trial 0's (untuned)."""
-    lines = ["| cell | trials | lr | dropout | valid score (untuned → tuned) |", "|---|---|---|---|---|"]
+    names = list(next(iter(tunings.values()))["settings"])  # e.g. train.lr, model.dropout
+    lines = ["| cell | trials | " + " | ".join(names) + " | valid score (untuned → tuned) |",
+             "|---|---|" + "---|" * len(names) + "---|"]
     for cell in in_order(tunings):
         tuned = tunings[cell]
         untuned = tuned["untuned_valid_score"]
         untuned_text = "diverged" if untuned is None else f"{untuned:.4f}"
-        lines.append(f"| {cell} | {tuned['trials']} | {tuned['settings']['train.lr']:.3g} | "
-                     f"{tuned['settings']['model.dropout']:.2f} | {untuned_text} → {tuned['valid_score']:.4f} |")
+        settings = " | ".join(f"{tuned['settings'][n]:.3g}" for n in names)
+        lines.append(f"| {cell} | {tuned['trials']} | {settings} | {untuned_text} → {tuned['valid_score']:.4f} |")
     return "\n".join(lines)
 
 

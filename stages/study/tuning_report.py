@@ -17,13 +17,13 @@ import subprocess
 from pathlib import Path
 
 import optuna
-from optuna.distributions import FloatDistribution
 from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
 from recipes.kit.atomic import atomic_paths, json_text
 from recipes.kit.contract import HIGHER
 from recipes.kit.errors import UserError
 from recipes.kit.params import load_params
+from recipes.kit.space import contains, trained_distribution, tuned_names
 from stages.common import cli, paths
 from stages.compare import read_tunings
 from stages.study import plots, report
@@ -107,11 +107,12 @@ def budget_text(budget: dict, direction: str) -> str:
 def importance(tuned: dict, space: dict[str, list[float]]) -> dict[str, float] | None:
     """fANOVA importance of each tuned setting for one recipe × cell (Optuna's evaluator, over the finished
     trials in `space`); None when there is no variance to explain (fewer than two distinct scores)."""
-    distributions = {name: FloatDistribution(low, high, log=name == "lr") for name, (low, high) in space.items()}
-    trials = [optuna.trial.create_trial(value=row["valid_score"], params={n: row[n] for n in space},
+    names = tuned_names(space)
+    distributions = {name: trained_distribution(name, space[name]) for name in names}
+    trials = [optuna.trial.create_trial(value=row["valid_score"], params={n: row[n] for n in names},
                                         distributions=distributions)
               for row in tuned["table"] if row["state"] == "complete"
-              and all(low <= row[n] <= high for n, (low, high) in space.items())]
+              and all(contains(n, space[n], row[n]) for n in names)]
     if len({t.value for t in trials}) < 2:
         return None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -121,7 +122,7 @@ def importance(tuned: dict, space: dict[str, list[float]]) -> dict[str, float] |
         found = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
     except RuntimeError:  # Optuna: "zero total variance in all trees" (a forest fitted to too few trials)
         return None
-    return {name: float(found[name]) for name in space}
+    return {name: float(found[name]) for name in names}
 
 
 def importance_table(importances: dict[str, dict[str, float] | None], names: list[str]) -> str:
@@ -156,7 +157,7 @@ def recipe_record(name: str, cells: list[str], full: dict, untuned: dict, plot_d
         "**Expected best validation score of n trials** (Dodge et al. 2019; exact over the finished trials)\n\n"
         f"![expected best by budget](tuning/{name}_budget.png)\n\n" + budget_text(budget, first["direction"]),
         "**Which setting mattered** (fANOVA importance over the finished trials, Optuna)\n\n"
-        + importance_table(importances, list(space)),
+        + importance_table(importances, tuned_names(space)),
         f"**Test {full['headline']}, mean ± std over seeds**\n\n" + test_table(record),
         "**Claims' verdicts**\n\n" + claims_table(full["claims"], untuned.get("claims", {}))])
     return record, section
@@ -183,7 +184,8 @@ def main() -> None:
         header = (f"# Tuning: every cell tuned on its own, with the same budget\n\n"
                   f"{params['tune']['trials']} Optuna trials ({params['tune']['sampler']} sampler"
                   f"{', median pruning' if params['tune']['prune'] else ''}) per recipe × cell, each a real "
-                  f"training with seed 0 scored on validation; trial 0 is params.yaml's settings. The chosen "
+                  f"training once per tune seed {params['tune']['seeds']}, the mean scored on validation; "
+                  "trial 0 is params.yaml's settings. The chosen "
                   f"settings then train seeds {params['seeds']}. Untuned: `{revision_label(args.untuned)}`.{wall}\n")
         md_file.write_text(header + "\n" + "\n\n".join(sections) + "\n")
         json_file.write_text(json_text({"trials": params["tune"]["trials"], "wall_seconds": args.wall_seconds,
