@@ -71,12 +71,15 @@ def write_report(ladder: dict[int, dict], profile: str) -> None:
     """reports/memory_horizon.json, .md (a table: MSE per cell and T, the horizon) and .png."""
     from stages.study.plots import color, plt
 
+    from stages.study.report import in_order
+
     horizons = horizon(ladder)
-    cells = list(horizons)
+    cells = in_order(horizons)
     mse = {cell: {n: sum(t["mse"] for t in step["runs"][cell]) / len(step["runs"][cell])
                   for n, step in sorted(ladder.items())} for cell in cells}
     write_json(REPORT.with_suffix(".json"), {"profile": profile, "margin": MARGIN, "horizon": horizons,
-                                             "mse": mse, "ladder": {str(n): s for n, s in ladder.items()}})
+                                             "mse": mse, "ladder": {str(n): s for n, s in ladder.items()},
+                                             "seconds": sum(step["seconds"] for step in ladder.values())})
     lengths = sorted(ladder)
     lines = ["| cell | " + " | ".join(f"MSE at T = {n}" for n in lengths) + " | horizon |",
              "|---|" + "---|" * (len(lengths) + 1)]
@@ -93,8 +96,9 @@ def write_report(ladder: dict[int, dict], profile: str) -> None:
         ax.plot(lengths, [mse[cell][n] for n in lengths], marker="o", color=color(cell), label=cell)
     ax.plot(lengths, [MARGIN * ladder[n]["baseline"]["mse"] for n in lengths], ":", color="grey",
             label=f"margin ({MARGIN:g} × baseline)")
-    ax.set(xscale="log", yscale="log", xlabel="sequence length T", ylabel="test MSE (log scale)",
+    ax.set(xscale="log", yscale="log", xlabel="sequence length T (log scale)", ylabel="test MSE (log scale)",
            title="adding problem: where each cell stops remembering")
+    ax.set_xticks(lengths, [str(n) for n in lengths])
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
