@@ -70,7 +70,6 @@ def horizon(ladder: dict[int, dict]) -> dict[str, int | None]:
 def write_report(ladder: dict[int, dict], profile: str) -> None:
     """reports/memory_horizon.json, .md (a table: MSE per cell and T, the horizon) and .png."""
     from stages.study.plots import color, plt
-
     from stages.study.report import in_order
 
     horizons = horizon(ladder)

@@ -91,6 +91,28 @@ def test_an_lstm_learns_the_adding_problem_where_the_constant_cannot(tmp_path, p
     assert memory.predict(task, model, ["0.1 *0.5 0.2 0.3 0.1 *0.4 0 0 0.9 0"])[0].startswith("0.")
 
 
+def test_selective_copy_runs_through_prepare_training_scoring_and_predict(tmp_path, params):
+    section = params["memory"]
+    tiny(section, tmp_path / "fixtures")
+    section["source"].update(task="selective_copy", length=10, copy_tokens=2, vocab_size=3)
+    section["data"].update(train_examples=300, eval_multiples=[1, 2])
+    memory.download(section, tmp_path / "raw", 0)
+    memory.prepare(section, tmp_path / "raw", tmp_path / "prepared", 0)
+    task = memory.make_task(section, tmp_path / "prepared", torch.device("cpu"))
+    assert task.meta["baseline"] == {"name": "chance (a uniform guess per token)", "accuracy": 1 / 3,
+                                     "sequence_accuracy": 1 / 9}
+    seed_everything(0)
+    model = memory.build_model(section, task.meta, "gru", 16)
+    fit(task, model, section["train"], seed_everything(0), "accuracy", "higher", log=lambda _: None)
+    test = evaluate(task, model, "test")
+    assert set(test) == {"accuracy", "sequence_accuracy", "loss", "accuracy@10", "accuracy@20"}
+    assert 0 <= test["sequence_accuracy"] <= test["accuracy"] <= 1
+    assert len(memory.predict(task, model, [". 1 . . 2 . ."])[0].split()) == 2
+    with pytest.raises(UserError, match="give exactly 2 data tokens"):
+        memory.predict(task, model, [". 1 . ."])
+    assert task.samples(model, tmp_path).count(" at step ") == 2 * section["evaluate"]["samples"]  # K per row
+
+
 # ---- this recipe's data for the shared tests (tests/test_pipeline.py, test_sizing.py, test_contract.py)
 
 SIZING_META = {"task": "adding", "vocab_size": 0, "copy_tokens": None}
