@@ -62,6 +62,18 @@ def claims(summary: dict, runs: dict, histories: dict, facts: dict, matched: boo
             "3. Trainability\n" + report.claim_trainability(histories, facts["directions"][facts["metric"]]))
 
 
+def dataset_notes(meta: dict) -> str:
+    """The licence and the test split's share of `<unk>` tokens, where the prepared data records them."""
+    notes = ""
+    if "licence" in meta["source"]:
+        notes += f" Licence: {meta['source']['licence']}."
+    unknown = meta.get("unk_share", {}).get("test")
+    if unknown:
+        notes += (f" Words outside the vocabulary (`<unk>`): {unknown['source']:.1%} of source and "
+                  f"{unknown['target']:.1%} of target test tokens.")
+    return notes
+
+
 def recipe_section(name: str, summary: dict, meta: dict, facts: dict, quality: list[str], timing: dict,
                    tuning: str, claims_text: str) -> str:
     """The report's part for one recipe: dataset, baseline, table, tuning, plots, claims."""
@@ -73,8 +85,9 @@ def recipe_section(name: str, summary: dict, meta: dict, facts: dict, quality: l
     return "\n\n".join([
         f"## {name} ({facts['topology']})",
         f"Dataset: {meta['source'].get('dataset')} — {sizes} examples (train / valid / test). "
-        f"Baseline ({baseline['name']}): {baseline_text}. Best epoch by validation {facts['metric']}.{signature}",
-        report.recipe_table(summary, quality, timing),
+        f"Baseline ({baseline['name']}): {baseline_text}. Best epoch by validation {facts['metric']}.{signature}"
+        + dataset_notes(meta),
+        report.recipe_table(summary, quality, timing, baseline),
         tuning,
         f"![validation curves](plots/{name}_curves.png) ![quality vs parameters](plots/{name}_quality.png)",
         "**Claims checked on this recipe**\n\n" + claims_text,

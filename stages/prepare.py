@@ -9,9 +9,10 @@ from recipes.kit.params import load_params
 from stages.common import cli, paths
 
 
-def recipe_facts(recipe) -> dict:
-    """What compare needs to know of a recipe, so that it never imports one."""
-    return {"topology": recipe.TOPOLOGY, "headline": recipe.HEADLINE,
+def recipe_facts(recipe, meta: dict) -> dict:
+    """What compare needs to know of a recipe, so that it never imports one. The prepared data's meta
+    may name another headline for its dataset (translation: sacreBLEU on real sentences)."""
+    return {"topology": recipe.TOPOLOGY, "headline": meta.get("headline", recipe.HEADLINE),
             "directions": recipe.DIRECTIONS}
 
 
@@ -23,8 +24,9 @@ def main() -> None:
     out = paths.PREPARED / args.recipe
     with atomic_path(out) as tmp:
         recipe.prepare(params[args.recipe], paths.RAW / args.recipe, tmp, params["seed"])
-        (tmp / "recipe.json").write_text(json.dumps(recipe_facts(recipe), indent=2) + "\n")
-        sizes = json.loads((tmp / "meta.json").read_text())["sizes"]
+        meta = json.loads((tmp / "meta.json").read_text())
+        (tmp / "recipe.json").write_text(json.dumps(recipe_facts(recipe, meta), indent=2) + "\n")
+        sizes = meta["sizes"]
     print(f"{args.recipe}: prepared {sizes} in {out}")
 
 

@@ -109,9 +109,10 @@ def load_recipe(name: str) -> ModuleType:
 
 def selection_metric(recipe: ModuleType, section: dict) -> str:
     """The validation metric that picks the best epoch: the recipe's `train.select_by` when it has one
-    and it is not `auto`; with `auto`, its SENTENCE_METRIC on a real dataset (any but `embedded`),
-    where a whole-sentence exact match hardly ever leaves 0; else its METRIC."""
-    chosen, real = section["train"].get("select_by", "auto"), section["source"]["dataset"] != "embedded"
+    and it is not `auto`; with `auto`, its SENTENCE_METRIC on a real dataset (any but its GENERATED ones,
+    by default `embedded`), where a whole-sentence exact match hardly ever leaves 0; else its METRIC."""
+    generated = getattr(recipe, "GENERATED", ("embedded",))
+    chosen, real = section["train"].get("select_by", "auto"), section["source"]["dataset"] not in generated
     if chosen != "auto":
         return chosen
     return getattr(recipe, "SENTENCE_METRIC", recipe.METRIC) if real else recipe.METRIC

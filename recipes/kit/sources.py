@@ -56,10 +56,12 @@ def sha256_of(path: Path) -> str:
 
 
 def pip_download(spec: PackageFile, dest: Path) -> None:
-    """Fetch exactly the pinned file with pip, refusing any other hash."""
+    """Fetch exactly the pinned file with pip, refusing any other hash. A source distribution is
+    fetched as one (`--no-binary :all:`): pip reads its metadata but nothing of it is installed."""
     requirement = dest / "requirement.txt"
     requirement.write_text(f"{spec.dist}=={spec.version} --hash=sha256:{spec.sha256}\n")
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", "-q",
+    kind = "--only-binary" if spec.filename.endswith(".whl") else "--no-binary"
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", kind, ":all:", "-q",
            "-r", str(requirement), "-d", str(dest)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:

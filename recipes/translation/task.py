@@ -14,7 +14,7 @@ from recipes.kit.contract import Step
 from recipes.kit.errors import UserError
 from recipes.kit.metrics import corpus_bleu, exact_match, sacre_bleu
 from recipes.kit.splits import load_prepared
-from recipes.translation.data import lowercases, tokenizer_of
+from recipes.translation.data import detokenizer_of, lowercases, tokenizer_of
 
 
 class TranslationTask:
@@ -28,6 +28,7 @@ class TranslationTask:
         self.max_output_len = section["model"]["max_output_len"]  # validation decodes too: a model setting
         self.device = device
         self.bos, self.eos = self.tgt_itos.index(text.BOS), self.tgt_itos.index(text.EOS)
+        self.detokenize = detokenizer_of(self.meta["source"])
 
     def train_batches(self, generator: torch.Generator) -> list[Tensor]:
         """Batches bucketed by source length, then target length."""
@@ -77,8 +78,9 @@ class TranslationTask:
         return [text.decode(outputs[i], self.tgt_itos) for i in range(n)]
 
     def evaluate(self, model: nn.Module, split_name: str) -> dict[str, float]:
-        """Validation: greedy exact match, token BLEU and loss. Test: beam search, also sacreBLEU and perplexity.
-        BLEU of either kind is scored against the raw references."""
+        """Validation: greedy exact match, token BLEU and loss. Test: beam search, also sacreBLEU, perplexity
+        and the share of output tokens that are `<unk>`. BLEU of either kind is scored against the raw
+        references."""
         split = self.splits[split_name]
         loss_sum, tokens = 0.0, 0
         for index in sorted_batches(split["src_len"], self.cfg["eval_batch_size"]):
@@ -89,9 +91,10 @@ class TranslationTask:
         hyps, refs = self.translate(model, split_name, beam), [[r] for r in split["references"]]
         metrics = {"exact_match": exact_match(hyps, refs), "bleu": corpus_bleu(hyps, refs), "loss": loss}
         if split_name != "valid":
-            texts, lowercase = [text.detokenize(h) for h in hyps], lowercases(self.meta["source"])
+            texts, lowercase = [self.detokenize(h) for h in hyps], lowercases(self.meta["source"])
             metrics["sacrebleu"], _ = sacre_bleu(texts, [[r] for r in split["reference_text"]], lowercase)
             metrics["perplexity"] = float(torch.tensor(loss).exp())
+            metrics["unk_share"] = sum(h.count(text.UNK) for h in hyps) / max(sum(map(len, hyps)), 1)
         return metrics
 
     def samples(self, model: nn.Module, out_dir: Path) -> str:
@@ -102,7 +105,7 @@ class TranslationTask:
         for i, hyp in enumerate(hyps):
             src = text.decode(split["src"][i, : int(split["src_len"][i])].tolist(), self.src_itos)
             mark = "✓" if hyp == split["references"][i] else "✗"
-            lines.append(f"| {' '.join(src)} | {split['reference_text'][i]} | {' '.join(hyp)} | {mark} |")
+            lines.append(f"| {self.detokenize(src)} | {split['reference_text'][i]} | {self.detokenize(hyp)} | {mark} |")
         return "\n".join(lines) + "\n"
 
 
@@ -121,4 +124,4 @@ def predict(task: TranslationTask, model: nn.Module, inputs: list[str]) -> list[
     src, src_len = text.encode(tokens, task.src_itos)
     decoded = text.beam_search_batch(model, (src.to(task.device), src_len), task.bos, task.eos,
                                      task.max_output_len, task.eval_cfg["beam_size"])
-    return [text.detokenize(text.decode(ids, task.tgt_itos)) for ids in decoded]
+    return [task.detokenize(text.decode(ids, task.tgt_itos)) for ids in decoded]

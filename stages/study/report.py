@@ -22,8 +22,9 @@ def fmt(stat: dict, digits: int = 3) -> str:
     return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
 
 
-def recipe_table(summary: dict, quality: list[str], timing: dict) -> str:
-    """One row per cell: size, parameters, quality mean ± std, controlled step time, run wall clock, best epoch."""
+def recipe_table(summary: dict, quality: list[str], timing: dict, baseline: dict | None = None) -> str:
+    """One row per cell: size, parameters, quality mean ± std, controlled step time, run wall clock, best epoch;
+    then the prepared data's baseline, where it scores one of the quality metrics."""
     head = ["cell", "n", "hidden", "parameters", *quality, "ms/step (controlled)", "train s (wall)",
             "best epoch"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -33,6 +34,9 @@ def recipe_table(summary: dict, quality: list[str], timing: dict) -> str:
                *(fmt(s[q]) for q in quality), f"{timing['cells'][cell]['seconds_per_step'] * 1000:.1f}",
                f"{s['train_seconds']['mean']:.1f}", fmt(s["best_epoch"], 1)]
         lines.append("| " + " | ".join(row) + " |")
+    if baseline and any(q in baseline for q in quality):
+        scores = [f"{baseline[q]:.4g}" if q in baseline else "—" for q in quality]
+        lines.append("| " + " | ".join([f"baseline: {baseline['name']}", "", "", "", *scores, "", "", ""]) + " |")
     return "\n".join(lines)
 
 
