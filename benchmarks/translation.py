@@ -73,7 +73,8 @@ def quality(params_file: Path, cell: str, seed: int, wall_seconds: float) -> dic
     test = metrics["test"]
     return {
         "dataset": meta["source"]["dataset"], "direction": params["translation"]["source"]["direction"],
-        "test_split": "test" if params["translation"]["source"]["dataset"] == "tatoeba" else "test_2016_flickr", "sizes": meta["sizes"], "cell": cell, "seed": seed,
+        "test_split": "test" if params["translation"]["source"]["dataset"] == "tatoeba" else "test_2016_flickr",
+        "sizes": meta["sizes"], "cell": cell, "seed": seed,
         "model": dict(params["translation"]["model"]), "train": dict(params["translation"]["train"]),
         "parameters": metrics["parameters"], "epochs_run": metrics["epochs_run"], "best_epoch": metrics["best_epoch"],
         "selected_by": selection_metric(translation, params["translation"]),
