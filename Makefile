@@ -21,8 +21,8 @@ run: $(STAMP)  ## check params.yaml, then run the stale stages in parallel (JOBS
 	python -m stages.check
 	python -m stages.study.parallel $(if $(strip $(JOBS)),--jobs $(JOBS)) $(if $(strip $(SCHEDULER)),--scheduler $(SCHEDULER))
 
-test: $(STAMP)  ## run the test suite (no network)
-	python -m pytest -q --durations=10
+test: $(STAMP)  ## run the test suite (no network) on one worker per core; the slowest ten tests last
+	python -m pytest -q -n auto --dist loadgroup --durations=10
 
 lint: $(STAMP)
 	ruff check .

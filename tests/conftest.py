@@ -19,6 +19,25 @@ from benchmarks.simulate import copy_code
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# `make test` runs the suite on one pytest-xdist worker per core. Each worker's torch, and every stage it
+# starts, then gets one thread: two workers of two threads each on two cores ran 20x slower, not 2x faster.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("RNN_RECIPES_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups from the markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test of the session's trained `study` goes to one xdist worker (`--dist loadgroup`): some change
+    the study for a moment (a param, a tuning file) and others read it, so they must not interleave, and the
+    study is trained once, not once per worker."""
+    for item in items:
+        if "study" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("study"))
+
 POSITIVE = ["a gorgeous , moving film", "great fun and smart", "warm funny and wise", "a delight from start to end",
             "brilliant acting and a great story", "smart funny moving", "a great warm film"]
 NEGATIVE = ["a dull , lifeless mess", "boring and far too long", "bad acting and a weak story",
