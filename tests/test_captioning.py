@@ -49,15 +49,14 @@ def test_flickr_rows_keep_all_five_references():
 
 
 def test_frozen_feature_path_with_a_random_resnet(params):
-    backbone = torchvision.models.resnet18(weights=None)
-    backbone.fc = torch.nn.Identity()
-    features = captioning.image_features(torch.randn(3, 3, 64, 64), backbone, batch_size=2)
-    assert features.shape == (3, 512) and not features.requires_grad
-    model = captioning.build_model(params["captioning"], {"input_shape": [512], "vocab_size": 9}, "gru", 16)
-    assert isinstance(model.image_encoder, torch.nn.Linear)
+    trunk = torch.nn.Sequential(*list(torchvision.models.resnet18(weights=None).children())[:-2])
+    features = captioning.image_features(torch.randn(3, 3, 64, 64), trunk)
+    assert features.shape == (3, 4, 512) and features.dtype == torch.float16 and not features.requires_grad
+    meta = {"input_shape": [4, 512], "vocab_size": 9, "encoder_input": "features"}
+    model = captioning.build_model(params["captioning"], meta, "gru", 16)
     logits = model(features, torch.randint(4, 9, (3, 5)), torch.tensor([5, 4, 2]))
     logits.sum().backward()
-    assert logits.shape == (3, 5, 9)
+    assert logits.shape == (3, 5, 9) and model.image_encoder.proj.weight.grad is not None
 
 
 def test_multi_reference_bleu_and_exact_match_by_hand():
@@ -68,20 +67,9 @@ def test_multi_reference_bleu_and_exact_match_by_hand():
     assert exact_match([["a", "dog", "runs"], ["x"]], refs + [[["y"]]]) == 0.5
 
 
-def test_unreachable_weights_say_what_to_do(monkeypatch):
-    from recipes.kit.errors import UserError
-
-    def offline(**kwargs):
-        raise OSError("no network")
-
-    monkeypatch.setattr(torchvision.models, "resnet18", offline)
-    with pytest.raises(UserError, match="resnet18 ImageNet weights.*need internet.*dataset=embedded"):
-        captioning.pretrained_backbone("resnet18")
-
-
 # ---- this recipe's data for the shared tests (tests/test_pipeline.py, test_sizing.py, test_contract.py)
 
-SIZING_META = {"vocab_size": 14, "input_shape": [8, 32]}
+SIZING_META = {"vocab_size": 14, "input_shape": [8, 32], "encoder_input": "strip"}
 
 
 def tiny(section: dict, fixtures: Path) -> None:

@@ -70,9 +70,10 @@ def test_the_graph_comes_from_dvc(toy):
 
 
 def test_stages_run_after_their_inputs_and_side_by_side_otherwise(toy):
-    run = parallel.run_local(toy, jobs=2, force=False, log=lambda _: None)
+    lines: list[str] = []
+    run = parallel.run_local(toy, jobs=2, force=False, log=lines.append)
     done, failed = run.done, run.failed
-    assert failed == [] and sorted(r.name for r in done) == ["a", "b", "c", "d"] and all(r.ran for r in done)
+    assert failed == [] and sorted(r.name for r in done) == ["a", "b", "c", "d"] and all(r.ran for r in done), lines
     span = spans(toy)
     assert span["a"][1] <= span["b"][0] and span["b"][1] <= span["d"][0] and span["c"][1] <= span["d"][0]
     assert span["c"][0] < span["a"][1]  # c did not wait for a: two workers

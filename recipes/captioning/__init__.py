@@ -5,7 +5,8 @@
 Raw format (data/raw/captioning/), per split (train, validation, test):
 - embedded digit strips: <split>.pt with "images" uint8 [N, 8, 8*max_digits]
   and "captions" (a list of reference word lists per image);
-- Flickr8k: <split>.jsonl rows {"image": file under images/, "captions": [str]}.
+- Flickr8k from the hub, or the user's own images (`dataset: local`, recipes/captioning/local.py):
+  <split>.jsonl rows {"image": file under images/, "captions": [str]}.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from recipes.captioning.data import (
     SPLITS,
     compose_strips,
     download,
+    encode_images,
     generate_strips,
     image_features,
     prepare,
@@ -39,7 +41,8 @@ DIRECTIONS = {"exact_match": HIGHER, "bleu1": HIGHER, "bleu2": HIGHER, "bleu3": 
 
 SCHEMA = {
     "source": {
-        "dataset": Field(str, choices=("embedded", "flickr8k")),
+        "dataset": Field(str, choices=("embedded", "flickr8k", "local")),
+        "local_path": Field(str, nullable=True),
         "max_digits": Field(int, min=1, max=10),
         "strips": {"train": Field(int, min=1), "validation": Field(int, min=1), "test": Field(int, min=1)},
         "pool_fractions": {"validation": Field(float, min=0.01, max=0.4), "test": Field(float, min=0.01, max=0.4)},
@@ -47,16 +50,17 @@ SCHEMA = {
     "data": {
         "min_freq": Field(int, min=1),
         "max_len": Field(int, min=1),
-        "backbone": Field(str, choices=("resnet18",)),
+        "backbone": Field(str, choices=("resnet18", "none")),
+        "image_size": Field(int, min=8, max=512),
     },
     # The decoder is unidirectional: it generates left to right.
     "model": {**{k: v for k, v in MODEL_SCHEMA.items() if k != "bidirectional"}, "channels": Field(int, min=1),
-              "max_output_len": Field(int, min=1)},
+              "max_output_len": Field(int, min=1), "attention": Field(str, choices=("none", "additive"))},
     "train": {**TRAIN_SCHEMA, "select_by": Field(str, choices=("auto", "exact_match", "bleu4", "loss"))},
     "evaluate": {"samples": Field(int, min=0), "beam_size": Field(int, min=1)},
 }
 
 
 __all__ = ["DIGIT_WORDS", "DIRECTIONS", "HEADLINE", "METRIC", "SCHEMA", "SENTENCE_METRIC", "SPLITS", "TOPOLOGY",
-           "build_model", "compose_strips", "download", "generate_strips", "image_features", "make_task", "predict",
-           "prepare", "pretrained_backbone", "read_strips", "rows_from_hub", "split_pools"]
+           "build_model", "compose_strips", "download", "encode_images", "generate_strips", "image_features",
+           "make_task", "predict", "prepare", "pretrained_backbone", "read_strips", "rows_from_hub", "split_pools"]

@@ -1,14 +1,19 @@
-"""Captioning data: the generated digit strips, Flickr8k from the hub, and preparing images and
-captions (data/raw/captioning → data/prepared/captioning; Flickr8k images become frozen ResNet features).
+"""Captioning data: the generated digit strips, Flickr8k from the hub, a dataset on the user's disk
+(recipes/captioning/local.py), and preparing images and captions (data/raw/captioning →
+data/prepared/captioning). Real images become either frozen ResNet features (`data.backbone: resnet18`)
+or resized RGB bytes for a CNN trained end to end (`data.backbone: none`).
 """
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from recipes.captioning import local
 from recipes.kit import rows, sources, text
 from recipes.kit.atomic import load_torch, write_torch
 from recipes.kit.errors import UserError
@@ -67,8 +72,33 @@ def rows_from_hub(split) -> list[dict]:
     return [{"image": row["image"], "captions": [row[c] for c in columns]} for row in split]
 
 
+def local_splits(source: dict, seed: int) -> tuple[dict[str, list[dict]], dict]:
+    """The user's images and captions per split, every image checked, and what SOURCE.json says of them."""
+    layout, path = local.find_layout(source["local_path"])
+    entries, problems = local.captions_layout(path) if layout == "captions" else local.karpathy_layout(path)
+    local.stop_on(problems + local.image_problems(entries), path)
+    if layout == "captions":  # split by image: no image in two splits
+        pools = split_pools(len(entries), source["pool_fractions"], seed)
+        splits = {split: [entries[i] for i in sorted(pools[split].tolist())] for split in SPLITS}
+    else:
+        splits = {split: [e for e in entries if e["split"] == split] for split in SPLITS}
+    empty = [split for split in SPLITS if not splits[split]]
+    if empty:
+        raise UserError(f"{path}: no image for the {' and '.join(empty)} split"
+                        + (": add more images or raise captioning.source.pool_fractions" if layout == "captions"
+                           else ": give some images that split in the JSON"))
+    file = path / local.CAPTIONS_FILE if layout == "captions" else path
+    info = {"dataset": "local", "source": str(path), "layout": layout, "captions_sha256": sources.sha256_of(file)}
+    return splits, info
+
+
+def write_image_rows(raw_dir: Path, split: str, pictures: list[dict], what: str) -> None:
+    """`<split>.jsonl` rows {"image": its file under images/, "captions": [str]}, checked."""
+    rows.write_jsonl(raw_dir / f"{split}.jsonl", rows.check_listed(pictures, ROW, f"{what} {split}"))
+
+
 def download(section: dict, raw_dir: Path, seed: int) -> None:
-    """Generate the digit strips, or fetch Flickr8k images and captions."""
+    """Generate the digit strips, fetch Flickr8k images and captions, or check and copy the user's own."""
     source = section["source"]
     if source["dataset"] == "embedded":
         splits = generate_strips(source, seed)
@@ -78,6 +108,17 @@ def download(section: dict, raw_dir: Path, seed: int) -> None:
                 "seed": seed, "max_digits": source["max_digits"], "format": "pt",
                 "pools": {k: len(v["pool"]) for k, v in splits.items()},
                 "rows": {k: len(v["captions"]) for k, v in splits.items()}}
+    elif source["dataset"] == "local":
+        splits, info = local_splits(source, seed)
+        (raw_dir / "images").mkdir()
+        for split, entries in splits.items():
+            for i, entry in enumerate(entries):
+                name = f"{split}-{i}{entry['path'].suffix.lower()}"
+                shutil.copyfile(entry["path"], raw_dir / "images" / name)
+                entry["image"] = name
+            write_image_rows(raw_dir, split, [{"image": e["image"], "captions": e["captions"]} for e in entries],
+                             str(info["source"]))
+        info.update(format="jsonl", rows={split: len(entries) for split, entries in splits.items()})
     else:
         dsd, resolved = sources.load_hub(HUB_REPO, None, None, "captioning")
         (raw_dir / "images").mkdir()
@@ -87,30 +128,31 @@ def download(section: dict, raw_dir: Path, seed: int) -> None:
             for i, row in enumerate(pictures):
                 row["image"].convert("RGB").save(raw_dir / "images" / f"{split}-{i}.jpg")
                 row["image"] = f"{split}-{i}.jpg"
-            rows.write_jsonl(raw_dir / f"{split}.jsonl", rows.check_listed(pictures, ROW, f"{HUB_REPO} {split}"))
+            write_image_rows(raw_dir, split, pictures, HUB_REPO)
             counts[split] = len(pictures)
         info = {"dataset": HUB_REPO, "source": "hub", "revision": resolved, "format": "jsonl", "rows": counts}
     sources.write_source(raw_dir, info)
 
 
-def image_features(images: Tensor, backbone: nn.Module, batch_size: int = 64) -> Tensor:
-    """Frozen CNN features for normalised images [N, 3, H, W] → [N, F], computed once."""
-    backbone.eval()
-    with torch.no_grad():
-        return torch.cat([backbone(images[i : i + batch_size]).flatten(1) for i in range(0, len(images), batch_size)])
+FEATURE_BATCH = 64  # images per backbone call: a whole split of 224 × 224 floats would not fit in memory
 
 
 def pretrained_backbone(name: str) -> nn.Module:
-    """torchvision's ImageNet ResNet without its classifier; a clear error if the weights can't be fetched."""
+    """torchvision's ImageNet ResNet-18 up to its last conv block (images [B, 3, 224, 224] → [B, 512, 7, 7]),
+    its weights loaded as data only; a one-line error when they cannot be fetched."""
     import torchvision
 
+    weights = torchvision.models.ResNet18_Weights.DEFAULT
     try:
-        model = torchvision.models.resnet18(weights=torchvision.models.ResNet18_Weights.DEFAULT)
+        state = weights.get_state_dict(progress=False, weights_only=True)
     except Exception as err:
-        raise UserError(f"could not fetch the {name} ImageNet weights ({type(err).__name__}); they need internet "
-                        "once (then torch's cache): connect, or use captioning.source.dataset=embedded") from err
-    model.fc = nn.Identity()
-    return model
+        raise UserError(f"could not get the {name} ImageNet weights ({type(err).__name__}): they are fetched once "
+                        "into torch's hub cache ($TORCH_HOME/hub/checkpoints, ~/.cache/torch by default); connect "
+                        "once or copy the file there, or set captioning.data.backbone=none to train a small CNN "
+                        "on the images instead") from err
+    model = torchvision.models.resnet18(weights=None)
+    model.load_state_dict(state)
+    return nn.Sequential(*list(model.children())[:-2])  # without the average pool and the classifier
 
 
 def normalised(image) -> Tensor:
@@ -121,13 +163,47 @@ def normalised(image) -> Tensor:
     return tf.normalize(tf.to_tensor(tf.resize(image.convert("RGB"), [224, 224])), mean, std)
 
 
-def _load_hub_images(raw_dir: Path, pictures: list[dict]) -> Tensor:
+def rgb_bytes(image, size: int) -> Tensor:
+    """A PIL image resized to size × size RGB bytes [3, size, size] (uint8), for `backbone: none`."""
+    import torchvision.transforms.functional as tf
+
+    return tf.pil_to_tensor(image.convert("RGB").resize((size, size)))
+
+
+def image_features(images: Tensor, backbone: nn.Module) -> Tensor:
+    """Frozen features of normalised images [N, 3, H, W] → their grid of regions [N, R, F] (float16)."""
+    backbone.eval()
+    with torch.no_grad():
+        return backbone(images).flatten(2).transpose(1, 2).half()  # [N, F, h, w] → [N, h*w, F]
+
+
+def encode_images(images: Iterable, data: dict) -> tuple[Tensor, str]:
+    """PIL images → what the model's encoder reads, and its kind (model.py): resized RGB bytes [N, 3, S, S]
+    ("rgb") for `backbone: none`, else frozen backbone features [N, R, F] ("features"). The images may be a
+    generator: each is read, encoded and let go, so a split never sits in memory at full size."""
+    if data["backbone"] == "none":
+        return torch.stack([rgb_bytes(image, data["image_size"]) for image in images]), "rgb"
+    backbone, chunks, batch = pretrained_backbone(data["backbone"]), [], []
+    for image in images:
+        batch.append(normalised(image))
+        if len(batch) == FEATURE_BATCH:
+            chunks.append(image_features(torch.stack(batch), backbone))
+            batch = []
+    if batch:
+        chunks.append(image_features(torch.stack(batch), backbone))
+    return torch.cat(chunks), "features"
+
+
+def _load_images(raw_dir: Path, pictures: list[dict]) -> Iterator:
+    """The raw split's images, one at a time, as RGB PIL images."""
     from PIL import Image, UnidentifiedImageError
 
-    try:
-        return torch.stack([normalised(Image.open(raw_dir / "images" / r["image"])) for r in pictures])
-    except (OSError, UnidentifiedImageError) as err:
-        raise UserError(f"cannot read an image of {raw_dir / 'images'} ({err}): run `{REMAKE_RAW}`") from err
+    for row in pictures:
+        try:
+            with Image.open(raw_dir / "images" / row["image"]) as image:
+                yield image.convert("RGB")
+        except (OSError, UnidentifiedImageError) as err:
+            raise UserError(f"cannot read {raw_dir / 'images' / row['image']} ({err}): run `{REMAKE_RAW}`") from err
 
 
 def read_strips(path: Path) -> dict:
@@ -143,25 +219,24 @@ def read_strips(path: Path) -> dict:
     return {"inputs": images, "captions": captions, "texts": [[" ".join(c) for c in refs] for refs in captions]}
 
 
-def read_raw(section: dict, raw_dir: Path) -> dict[str, dict]:
-    """Per split: "inputs" (uint8 strips or CNN features), "captions" (token lists per reference)
-    and "texts" (the references as raw text, for sacreBLEU)."""
+def read_raw(section: dict, raw_dir: Path) -> tuple[dict[str, dict], str]:
+    """Per split: "inputs" (uint8 strips, RGB bytes or frozen features), "captions" (token lists per
+    reference) and "texts" (the references as raw text, for sacreBLEU); and the inputs' kind (model.py)."""
     fmt = sources.read_source(raw_dir)["format"]
     if fmt == "pt":
-        return {s: read_strips(raw_dir / f"{s}.pt") for s in SPLITS}
-    tokenize, backbone = text.tokenizer("basic_english"), pretrained_backbone(section["data"]["backbone"])
-    out = {}
+        return {s: read_strips(raw_dir / f"{s}.pt") for s in SPLITS}, "strip"
+    tokenize, out, kind = text.tokenizer("basic_english"), {}, ""
     for split in SPLITS:
         pictures = rows.read_rows(raw_dir / f"{split}.jsonl", ROW, fix=f"run `{REMAKE_RAW}`")
-        out[split] = {"inputs": image_features(_load_hub_images(raw_dir, pictures), backbone),
-                      "captions": [[tokenize(c) for c in r["captions"]] for r in pictures],
+        inputs, kind = encode_images(_load_images(raw_dir, pictures), section["data"])
+        out[split] = {"inputs": inputs, "captions": [[tokenize(c) for c in r["captions"]] for r in pictures],
                       "texts": [r["captions"] for r in pictures]}
-    return out
+    return out, kind
 
 
 def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
     """Vocabulary and one training pair per (image, reference); references kept for BLEU."""
-    data, raw = section["data"], read_raw(section, raw_dir)
+    data, (raw, kind) = section["data"], read_raw(section, raw_dir)
     common = most_frequent_caption(raw["train"]["captions"])
     common_bleu, signature = sacre_bleu([" ".join(common)] * len(raw["test"]["texts"]), raw["test"]["texts"],
                                         lowercases(sources.read_source(raw_dir)))
@@ -175,6 +250,7 @@ def prepare(section: dict, raw_dir: Path, out_dir: Path, seed: int) -> None:
         tensors[name] = {"inputs": raw[split]["inputs"], "owner": owner, "caption": caps, "caption_len": cap_len,
                          "references": refs, "reference_text": raw[split]["texts"]}
     meta = {"vocab_size": len(itos), "unit": "examples", "input_shape": list(tensors["train"]["inputs"].shape[1:]),
+            "encoder_input": kind,
             "source": sources.read_source(raw_dir),
             "sizes": {k: len(v["references"]) for k, v in tensors.items()},
             "sacrebleu_signature": signature,

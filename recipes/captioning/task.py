@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from recipes.captioning.data import image_features, lowercases, normalised, pretrained_backbone
+from recipes.captioning.data import encode_images, lowercases
 from recipes.kit import text
 from recipes.kit.batching import bucket_batches
 from recipes.kit.contract import Step
@@ -85,7 +85,7 @@ class CaptioningTask:
         for i in range(n):
             mark = "✓" if correct[i] else "✗"
             lines.append(f"| {i + 1} | {' '.join(split['references'][i][0])} | {' '.join(hyps[i])} | {mark} |")
-        if split["inputs"].dim() == 3:
+        if self.meta["encoder_input"] == "strip":
             contact_sheet(split["inputs"][:n], hyps, correct, out_dir / "contact_sheet.png")
             lines.append("\n![contact sheet](contact_sheet.png)")
         return "\n".join(lines) + "\n"
@@ -140,13 +140,12 @@ def strip_from_image(image, shape: list[int]) -> Tensor:
 
 @torch.no_grad()
 def predict(task: CaptioningTask, model: nn.Module, inputs: list[str]) -> list[str]:
-    """A caption for each image file, encoded as `prepare` does (strip pixels, or frozen backbone features)."""
+    """A caption for each image file, encoded as `prepare` does (strip pixels, RGB bytes or frozen features)."""
     images, shape = [read_image(path) for path in inputs], task.meta["input_shape"]
-    if len(shape) == 2:
+    if task.meta["encoder_input"] == "strip":
         batch = torch.stack([strip_from_image(image, shape) for image in images])
     else:
-        backbone = pretrained_backbone(task.section["data"]["backbone"])
-        batch = image_features(torch.stack([normalised(image) for image in images]), backbone)
+        batch, _ = encode_images(images, task.section["data"])
     captions = text.beam_search_batch(model, (batch.to(task.device),), task.bos, task.eos, task.max_output_len,
                                       task.eval_cfg["beam_size"])
     return [" ".join(text.decode(ids, task.itos)) or "(empty caption)" for ids in captions]

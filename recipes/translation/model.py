@@ -1,5 +1,5 @@
-"""Translation models: a recurrent encoder, a decoder with optional additive attention, and the
-seq2seq model that joins them.
+"""Translation models: a recurrent encoder, a decoder with optional additive attention
+(recipes/kit/attention.py), and the seq2seq model that joins them.
 """
 
 from __future__ import annotations
@@ -9,22 +9,8 @@ from torch import Tensor, nn
 
 from recipes.cells import build_cell, map_state
 from recipes.kit import text
+from recipes.kit.attention import AdditiveAttention
 from recipes.kit.batching import real_positions
-
-
-class AdditiveAttention(nn.Module):
-    """score(q, k) = v · tanh(W q + U k), masked softmax over the source."""
-
-    def __init__(self, query_size: int, key_size: int, attn_size: int) -> None:
-        super().__init__()
-        self.query, self.key = nn.Linear(query_size, attn_size), nn.Linear(key_size, attn_size, bias=False)
-        self.v = nn.Linear(attn_size, 1, bias=False)
-
-    def forward(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
-        """query [B, T, Q], keys [B, S, K], mask [B, S] → context [B, T, K]."""
-        scores = self.v(torch.tanh(self.query(query)[:, :, None] + self.key(keys)[:, None])).squeeze(-1)  # [B, T, S]
-        weights = scores.masked_fill(~mask[:, None], float("-inf")).softmax(-1)
-        return weights @ keys
 
 
 class Encoder(nn.Module):
