@@ -105,14 +105,15 @@ def write_section(path: Path, section: str, start: str = SECTION_START, end: str
     write_text(path, text.rstrip("\n") + "\n\n" + section + "\n")
 
 
-def write_simulation(workers: list[int], out: Path, scale: float) -> None:
-    """The scaling simulation, written under `simulated` in benchmark_parallel.json and plotted."""
+def write_simulation(workers: list[int], out: Path, scale: float, key: str = "simulated") -> None:
+    """The scaling simulation, written under `key` in benchmark_parallel.json and plotted
+    (parallel_scaling.png; parallel_scaling_<key>.png for another key, so one run never hides another)."""
     from benchmarks import simulate
 
     report = out / "benchmark_parallel.json"
     result = simulate.simulate(workers, Path.cwd(), report, scale)
-    write_json(report, {**json.loads(report.read_text()), "simulated": result})
-    simulate.plot(result, out / "parallel_scaling.png")
+    write_json(report, {**json.loads(report.read_text()), key: result})
+    simulate.plot(result, out / ("parallel_scaling.png" if key == "simulated" else f"parallel_scaling_{key}.png"))
     print(json.dumps({w: r["speedup"] and round(r["speedup"], 2) for w, r in result["workers"].items()}))
 
 
@@ -124,9 +125,11 @@ def main() -> None:
     ap.add_argument("--simulate", default=None, metavar="COUNTS",
                     help="instead: the scaling simulation at these worker counts (comma-separated)")
     ap.add_argument("--scale", type=float, default=1.0, help="--simulate: multiply each stage's seconds by this")
+    ap.add_argument("--key", default="simulated",
+                    help="--simulate: the key of benchmark_parallel.json to write (default: simulated)")
     args = ap.parse_args()
     if args.simulate:
-        return write_simulation([int(w) for w in args.simulate.split(",")], Path(args.out), args.scale)
+        return write_simulation([int(w) for w in args.simulate.split(",")], Path(args.out), args.scale, args.key)
     log = Path(tempfile.gettempdir()) / "rnn-recipes-benchmark-parallel.log"
     log.unlink(missing_ok=True)
     print(f"sequential: dvc repro --force ... (output in {log})", flush=True)

@@ -131,13 +131,18 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    counts = [int(w) for w in result["workers"]]
+    counts = sorted(int(w) for w in result["workers"])  # JSON keeps them as strings: "16" before "2"
+    rows = [result["workers"][str(c)] for c in counts]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(counts, [r["seconds"] for r in result["workers"].values()], "o-", label="simulated run (real DVC)")
-    ax.plot(counts, [r["bound_seconds"] for r in result["workers"].values()], "k--",
-            label="bound: max(critical path, work ÷ workers)")
-    ax.set(xscale="log", yscale="log", xlabel="Dask workers", ylabel="wall seconds", xticks=counts,
-           xticklabels=[str(c) for c in counts], title=f"The study's {result['stages']} stages as sleeps")
+    ax.plot(counts, [r["seconds"] for r in rows], "o-", label="simulated run (real DVC)")
+    ax.plot(counts, [r["bound_seconds"] for r in rows], "k--", label="bound: max(critical path, work ÷ workers)")
+    ax.set(xscale="log", yscale="log", xlabel="Dask workers", ylabel="wall seconds",
+           title=f"The study's {result['stages']} stages as sleeps (durations × {result['scale']:g})")
+    ax.set_xticks(counts, [str(c) for c in counts], minor=False)
+    ax.xaxis.set_minor_locator(plt.NullLocator())
+    ax.yaxis.set_major_locator(plt.LogLocator(subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+    ax.yaxis.set_major_formatter(plt.ScalarFormatter())
+    ax.yaxis.set_minor_locator(plt.NullLocator())
     ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

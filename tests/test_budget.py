@@ -38,10 +38,14 @@ def test_the_tuning_report_records_and_plots_the_budget_curves(tmp_path):
     from stages.study.tuning_report import budget_record, budget_text
 
     def tuned(*scores):
-        return {"table": [{"state": "complete", "valid_score": s} for s in scores] + [{"state": "pruned"}]}
+        """Trials finished with these scores, one pruned at 0.1 and one that diverged before any score."""
+        return {"table": [{"state": "complete", "valid_score": s} for s in scores]
+                + [{"state": "pruned", "valid_score": 0.1}, {"state": "pruned", "valid_score": None}]}
 
     budget = budget_record({"gru": tuned(0.6, 0.6, 0.6), "rnn": tuned(0.2, 0.9, 0.4)}, "higher")
-    assert budget["curves"]["gru"] == [0.6, 0.6, 0.6] and budget["curves"]["rnn"][-1] == 0.9
+    assert budget["curves"]["gru"] == pytest.approx(expected_best_curve([0.6, 0.6, 0.6, 0.1]))
+    assert budget["curves"]["gru"][0] == pytest.approx(0.475) and budget["curves"]["rnn"][-1] == 0.9
+    assert budget["counted"]["rnn"] == {"complete": 3, "pruned": 1}
     expected = "The ranking changes with the budget: at 2 trials rnn > gru (was gru > rnn)."
     assert budget_text(budget, "higher") == expected
     plots.expected_best("sentiment", "accuracy", "higher", budget["curves"], tmp_path / "budget.png")

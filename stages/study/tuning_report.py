@@ -82,20 +82,27 @@ def claims_table(tuned: dict[str, str], untuned: dict[str, str]) -> str:
 
 
 def budget_record(tunings: dict[str, dict], direction: str) -> dict:
-    """Per cell, the expected best validation score of n trials (n = 1 … its finished trials), and each
-    budget at which the cells' order changes."""
-    curves = {}
+    """Per cell, the expected best validation score of n trials (n = 1 … its scored trials), and each
+    budget at which the cells' order changes.
+
+    A pruned trial counts with the score it had when it was stopped: that is what a study of that budget
+    would have seen of it. Counting only the trials that ran to the end would keep the ones that beat the
+    median, and make a small budget look as good as a large one; a trial without a score (diverged before
+    its first validation) is left out, and `counted` says how many of each kind there were."""
+    curves, counted = {}, {}
     for cell, tuned in tunings.items():
-        scores = [row["valid_score"] for row in tuned["table"] if row["state"] == "complete"]
-        if scores:
-            curves[cell] = expected_best_curve(scores, direction)
-    return {"curves": curves, "ranking_changes": ranking_changes(curves, direction) if curves else []}
+        rows = [row for row in tuned["table"] if row.get("valid_score") is not None]
+        counted[cell] = {state: sum(row["state"] == state for row in rows) for state in ("complete", "pruned")}
+        if rows:
+            curves[cell] = expected_best_curve([row["valid_score"] for row in rows], direction)
+    return {"curves": curves, "counted": counted,
+            "ranking_changes": ranking_changes(curves, direction) if curves else []}
 
 
 def budget_text(budget: dict, direction: str) -> str:
     """One sentence: whether and where the ranking of the cells by expected best changes with the budget."""
     if not budget["curves"]:
-        return "No finished trials: no budget curve."
+        return "No scored trials: no budget curve."
     if not budget["ranking_changes"]:
         order = sorted(budget["curves"], key=lambda c: budget["curves"][c][0], reverse=direction == HIGHER)
         return f"The cells keep one order at every budget from 1 trial on ({' > '.join(order)} at 1 trial)."
@@ -154,7 +161,8 @@ def recipe_record(name: str, cells: list[str], full: dict, untuned: dict, plot_d
                                            if untuned.get("claims", {}).get(c) != v)}}
     section = "\n\n".join([
         f"## {name}", report.tuning_table(tunings), f"![best so far by trial](tuning/{name}.png)",
-        "**Expected best validation score of n trials** (Dodge et al. 2019; exact over the finished trials)\n\n"
+        "**Expected best validation score of n trials** (Dodge et al. 2019; exact over the scored trials, "
+        "a pruned one at the score it was stopped with)\n\n"
         f"![expected best by budget](tuning/{name}_budget.png)\n\n" + budget_text(budget, first["direction"]),
         "**Which setting mattered** (fANOVA importance over the finished trials, Optuna)\n\n"
         + importance_table(importances, tuned_names(space)),
