@@ -76,7 +76,7 @@ def local_splits(source: dict, seed: int) -> tuple[dict[str, list[dict]], dict]:
     """The user's images and captions per split, every image checked, and what SOURCE.json says of them."""
     layout, path = local.find_layout(source["local_path"])
     entries, problems = local.captions_layout(path) if layout == "captions" else local.karpathy_layout(path)
-    local.stop_on(problems + local.image_problems(entries), path)
+    rows.stop_on(problems + local.image_problems(entries), "problem", f" in {path}")
     if layout == "captions":  # split by image: no image in two splits
         pools = split_pools(len(entries), source["pool_fractions"], seed)
         splits = {split: [entries[i] for i in sorted(pools[split].tolist())] for split in SPLITS}
@@ -112,12 +112,11 @@ def download(section: dict, raw_dir: Path, seed: int) -> None:
         splits, info = local_splits(source, seed)
         (raw_dir / "images").mkdir()
         for split, entries in splits.items():
-            for i, entry in enumerate(entries):
-                name = f"{split}-{i}{entry['path'].suffix.lower()}"
-                shutil.copyfile(entry["path"], raw_dir / "images" / name)
-                entry["image"] = name
-            write_image_rows(raw_dir, split, [{"image": e["image"], "captions": e["captions"]} for e in entries],
-                             str(info["source"]))
+            pictures = [{"image": f"{split}-{i}{e['path'].suffix.lower()}", "captions": e["captions"]}
+                        for i, e in enumerate(entries)]
+            for entry, picture in zip(entries, pictures):
+                shutil.copyfile(entry["path"], raw_dir / "images" / picture["image"])
+            write_image_rows(raw_dir, split, pictures, info["source"])
         info.update(format="jsonl", rows={split: len(entries) for split, entries in splits.items()})
     else:
         dsd, resolved = sources.load_hub(HUB_REPO, None, None, "captioning")

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from recipes.kit.errors import UserError
-from recipes.kit.rows import MAX_SHOWN
+from recipes.kit.rows import stop_on
 
 CAPTIONS_FILE = "captions.txt"
 IMAGE_DIRS = ("Images", "images", "Flicker8k_Dataset")  # where captions.txt's names are looked up, else beside it
@@ -44,14 +44,6 @@ def find_layout(local_path: str | None) -> tuple[str, Path]:
                     f"holding exactly one)")
 
 
-def stop_on(problems: list[str], where: Path) -> None:
-    """One `UserError` showing the first few problems and how many there are; nothing when there are none."""
-    if problems:
-        more = f" (and {len(problems) - MAX_SHOWN} more)" if len(problems) > MAX_SHOWN else ""
-        raise UserError(f"{len(problems)} problem{'s' * (len(problems) > 1)} in {where}: "
-                        + "; ".join(problems[:MAX_SHOWN]) + more)
-
-
 def read_captions_file(path: Path) -> dict[str, list[str]]:
     """captions.txt → image name → its captions, in file order. A caption is everything after the first
     comma (captions have commas; file names do not); a quoted caption is unquoted."""
@@ -61,17 +53,17 @@ def read_captions_file(path: Path) -> dict[str, list[str]]:
     captions: dict[str, list[str]] = {}
     problems = []
     for number, line in enumerate(lines[1:], 2):
+        if not line.strip():
+            continue
         name, _, caption = line.partition(",")
         caption = caption.strip()
         if len(caption) > 1 and caption[0] == caption[-1] == '"':
             caption = caption[1:-1].replace('""', '"')
-        if not line.strip():
-            continue
         if not name.strip() or not caption:
             problems.append(f"line {number}: needs an image name and a caption, got {line[:60]!r}")
             continue
         captions.setdefault(name.strip(), []).append(caption)
-    stop_on(problems, path)
+    stop_on(problems, "problem", f" in {path}")
     return captions
 
 

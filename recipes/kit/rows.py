@@ -68,6 +68,15 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def stop_on(problems: list[str], noun: str, where: str = "") -> None:
+    """One `UserError` counting the problems (`noun`, pluralised; `where` after it) and showing the first
+    MAX_SHOWN of them; nothing when there are none."""
+    if problems:
+        more = f" (and {len(problems) - MAX_SHOWN} more)" if len(problems) > MAX_SHOWN else ""
+        raise UserError(f"{len(problems)} {noun}{'s' * (len(problems) > 1)}{where}: "
+                        + "; ".join(problems[:MAX_SHOWN]) + more)
+
+
 def _collect(items: Iterable[tuple[str, Any, str | None]], fmt: RowFormat, what: str) -> list[dict]:
     """The good rows of (location, row, reason it could not be read) items, or one `UserError`
     showing the first few bad ones ("where: problem") and how many there are."""
@@ -78,9 +87,7 @@ def _collect(items: Iterable[tuple[str, Any, str | None]], fmt: RowFormat, what:
             bad.append(f"{where}: {problem}")
         else:
             good.append(row)
-    if bad:
-        more = f" (and {len(bad) - MAX_SHOWN} more)" if len(bad) > MAX_SHOWN else ""
-        raise UserError(f"{len(bad)} bad row{'s' * (len(bad) > 1)}: " + "; ".join(bad[:MAX_SHOWN]) + more)
+    stop_on(bad, "bad row")
     if not good:
         raise UserError(f"{what} has no rows: it needs at least one")
     return good
