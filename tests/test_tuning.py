@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,50 @@ def test_an_interrupted_tuning_resumes_without_repeating_finished_trials(study, 
     done_before = {line.split(":")[0] for line in lines if line.startswith("trial ")}
     ran_after = [line.split(":")[0] for line in output.splitlines() if line.startswith("trial ")]
     assert done_before == {"trial 0", "trial 1"} and len(ran_after) == 3 and not done_before & set(ran_after)
+    assert len({settings(row) for row in chosen["table"]}) == 5  # the resumed sampler drew new settings
+
+
+def settings(row: dict) -> tuple:
+    """A trial table row's tuned settings."""
+    return tuple(row[name] for name in ("lr", "dropout", "weight_decay", "batch_size", "hidden_size"))
+
+
+def running_trial_of(repo: Path, recipe: str, cell: str, timeout: float = 60) -> int:
+    """Wait until a trial of (recipe, cell)'s journal is running with its process recorded; its number."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+    from optuna.trial import TrialState
+
+    journal, start = repo / paths.JOURNAL / f"{recipe}-{cell}.log", time.monotonic()
+    while time.monotonic() - start < timeout:
+        if journal.exists():
+            storage = JournalStorage(JournalFileBackend(str(journal)))
+            for name in optuna.get_all_study_names(storage):
+                for trial in optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False):
+                    if trial.state == TrialState.RUNNING and "process" in trial.user_attrs:
+                        return trial.number
+        time.sleep(0.05)
+    raise AssertionError(f"no trial of {recipe} {cell} started within {timeout} s")
+
+
+def test_a_killed_tuning_queues_trial_0_again_and_does_not_count_its_running_trial(study, tmp_path):
+    repo = tuning_copy(study, tmp_path, 3)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["sentiment"]["train"].update(epochs=60, patience=60)  # trial 0 runs long enough to be killed in
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    first = run_tune(repo, "sentiment", "rnn")
+    assert running_trial_of(repo, "sentiment", "rnn") == 0
+    first.kill()  # SIGKILL, as a machine restart leaves it: trial 0 stays "running" in the journal
+    first.communicate(timeout=60)
+    second = run_tune(repo, "sentiment", "rnn")
+    output, _ = second.communicate(timeout=300)
+    assert second.returncode == 0, output
+    assert "0 of 3 trials finished before; trial 0 of a process that is gone not counted" in output, output
+    chosen = json.loads((repo / paths.tuning_file("sentiment", "rnn")).read_text())
+    assert [row["trial"] for row in chosen["table"]] == [1, 2, 3]
+    assert chosen["table"][0]["lr"] == params["sentiment"]["train"]["lr"]  # params.yaml's settings, queued again
+    assert chosen["untuned_valid_score"] == chosen["table"][0]["valid_score"]
 
 
 def test_tuning_off_leaves_train_commands_params_and_settings_as_they_were(study, tmp_path):

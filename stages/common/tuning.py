@@ -14,13 +14,19 @@ outputs: an interrupted tuning resumes with the trials it finished, and
 several processes running the same tune stage share one study. A study's name
 carries a fingerprint of everything its trials depend on, so a changed setting
 starts a new study instead of mixing old trials in; raising `tune.trials`
-continues the same one.
+continues the same one. A process seeds its sampler with `seed` plus the trials
+the study already holds: a fresh study draws what it always drew, and a resumed
+one does not draw its first settings again. A trial left running by a process
+that is gone (killed, or its machine restarted) is not counted, and trial 0 is
+queued again if it was one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import statistics
 import time
 from typing import Any, Callable
@@ -35,6 +41,8 @@ from stages.common import paths
 from stages.common.runs import build, start_run
 
 JOURNAL = paths.JOURNAL
+# Who runs a trial (user attribute "process"), so a later process can tell a trial whose process is gone.
+PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 # TPE samples at random for its first trials (trial 0 is params.yaml's), then models the scores.
 TPE_STARTUP_TRIALS = 4
 # A trial may be pruned from epoch 3 on, once 3 trials have finished: a low learning rate
@@ -75,12 +83,14 @@ def make_study(params: Params, recipe: str, cell: str, direction: str) -> Any:
     tune = params["tune"]
     JOURNAL.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(JOURNAL / f"{recipe}-{cell}.log")))
-    sampler = (optuna.samplers.TPESampler(seed=params["seed"], n_startup_trials=TPE_STARTUP_TRIALS)
-               if tune["sampler"] == "tpe" else optuna.samplers.RandomSampler(seed=params["seed"]))
     pruner = optuna.pruners.MedianPruner(**PRUNER) if tune["prune"] else optuna.pruners.NopPruner()
-    return optuna.create_study(study_name=study_name(params, recipe, cell), storage=storage, load_if_exists=True,
-                               direction="maximize" if direction == HIGHER else "minimize",
-                               sampler=sampler, pruner=pruner)
+    study = optuna.create_study(study_name=study_name(params, recipe, cell), storage=storage, load_if_exists=True,
+                                direction="maximize" if direction == HIGHER else "minimize", pruner=pruner)
+    # Seeded with `seed` alone, a resumed study would draw its first random settings again.
+    seed = params["seed"] + len(study.get_trials(deepcopy=False))
+    study.sampler = (optuna.samplers.TPESampler(seed=seed, n_startup_trials=TPE_STARTUP_TRIALS)
+                     if tune["sampler"] == "tpe" else optuna.samplers.RandomSampler(seed=seed))
+    return study
 
 
 def score_at(history: list[dict], epoch: int) -> float:
@@ -100,6 +110,7 @@ def objective(params: Params, recipe: str, cell: str) -> Callable[[Any], float]:
         values = {name: suggest(trial, name, space[name]) for name in tuned_names(space)}
         trial_params = params.replaced({f"{recipe}.{setting_key(name)}": v for name, v in values.items()})
         histories: list[list[dict]] = []
+        trial.set_user_attr("process", PROCESS)
         start = time.perf_counter()
         try:
             for i, seed in enumerate(seeds):
@@ -135,6 +146,22 @@ def train_trial(trial: Any, params: Params, recipe: str, cell: str, seed: int, e
     return [{**row, "selected": row["epoch"] == result.best_epoch} for row in result.history]
 
 
+def abandoned(trial: Any) -> bool:
+    """A running trial whose process, on this machine, is gone: it will never finish."""
+    from optuna.trial import TrialState
+
+    host, _, pid = trial.user_attrs.get("process", "").rpartition(":")
+    if trial.state != TrialState.RUNNING or host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 def finished(study: Any) -> list[Any]:
     """The study's completed and pruned trials, in trial order (failed and running ones do not count)."""
     from optuna.trial import TrialState
@@ -157,10 +184,13 @@ def search(params: Params, recipe: str, cell: str, log: Callable[[str], None] = 
     study = make_study(params, recipe, cell, module.DIRECTIONS[metric])
     untuned = {name: sampled_value(name, space[name], params[recipe][TUNABLE[name].part][name])
                for name in tuned_names(space)}
-    if not any(settings_of(t) == untuned for t in study.trials if t.state != TrialState.FAIL):
+    gone = [t.number for t in study.trials if abandoned(t)]
+    live = [t for t in study.trials if t.state != TrialState.FAIL and t.number not in gone]
+    if not any(settings_of(t) == untuned for t in live):
         study.enqueue_trial(untuned)  # the first trial: params.yaml's own settings (again, if interrupted)
     done = len(finished(study))
-    log(f"{recipe} {cell}: study {study.study_name}, {done} of {target} trials finished before")
+    log(f"{recipe} {cell}: study {study.study_name}, {done} of {target} trials finished before"
+        + (f"; trial {', '.join(map(str, gone))} of a process that is gone not counted" if gone else ""))
 
     def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         settings = "  ".join(f"{k} {v:.3g}" for k, v in trial.params.items())
