@@ -66,13 +66,20 @@ def run_tune(repo: Path, recipe: str, cell: str) -> subprocess.Popen:
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
-def tuning_copy(study: Path, root: Path, trials: int) -> Path:
-    """A copy of the study's code and data with `trials` and no pruning: a study of its own."""
+# Sentiment trials of a second or two: long enough for a signal to land inside one.
+LONG_SENTIMENT_TRIALS = {"sentiment": {"epochs": 60, "patience": 60}}
+
+
+def tuning_copy(study: Path, root: Path, trials: int, train: dict | None = None) -> Path:
+    """A copy of the study's code and data with `trials`, no pruning and `train` ({recipe: settings})
+    merged into the recipes' train sections: a study of its own."""
     repo = root / "repo"
     shutil.copytree(study, repo, ignore=shutil.ignore_patterns(".dvc", "models", "reports", "metrics"))
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["tune"]["trials"] = trials
     params["tune"]["prune"] = False
+    for recipe, settings in (train or {}).items():
+        params[recipe]["train"].update(settings)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return repo
 
@@ -90,10 +97,7 @@ def test_two_processes_share_one_study_and_stop_at_its_budget(study, tmp_path):
 
 
 def test_an_interrupted_tuning_resumes_without_repeating_finished_trials(study, tmp_path):
-    repo = tuning_copy(study, tmp_path, 5)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["sentiment"]["train"].update(epochs=60, patience=60)  # trials of a second or two: the signal lands in one
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    repo = tuning_copy(study, tmp_path, 5, LONG_SENTIMENT_TRIALS)
     first = run_tune(repo, "sentiment", "gru")
     lines = []
     for line in first.stdout:
@@ -141,10 +145,8 @@ def running_trial_of(repo: Path, recipe: str, cell: str, timeout: float = 60) ->
 
 
 def test_a_killed_tuning_queues_trial_0_again_and_does_not_count_its_running_trial(study, tmp_path):
-    repo = tuning_copy(study, tmp_path, 3)
+    repo = tuning_copy(study, tmp_path, 3, LONG_SENTIMENT_TRIALS)
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["sentiment"]["train"].update(epochs=60, patience=60)  # trial 0 runs long enough to be killed in
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     first = run_tune(repo, "sentiment", "rnn")
     assert running_trial_of(repo, "sentiment", "rnn") == 0
     first.kill()  # SIGKILL, as a machine restart leaves it: trial 0 stays "running" in the journal
