@@ -65,3 +65,14 @@ def test_fanova_importance_names_the_setting_that_moved_the_score():
     assert importance({"table": same}, space) is None  # no variance to explain
     table = importance_table({"gru": found, "rnn": None}, list(space))
     assert table.splitlines()[0] == "| cell | lr | dropout |" and "| rnn | — | — |" in table
+
+
+def test_the_claims_table_names_the_trainability_rows_and_shows_a_cell_that_reaches_the_bar():
+    from stages.study.tuning_report import claims_table
+
+    untuned = {"gru vs rnn": "holds", "rnn": "never"}  # compare writes a cell's row only when it never gets there
+    tuned = {"gru vs rnn": "not significant", "gru": "never"}
+    rows = claims_table(tuned, untuned, ["rnn", "gru", "lstm"]).splitlines()[2:]
+    assert rows == ["| gru vs rnn | holds | **not significant** |",
+                    "| rnn reaches the trainability bar | never | **yes** |",
+                    "| gru reaches the trainability bar | yes | **never** |"]

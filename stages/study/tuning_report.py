@@ -72,12 +72,23 @@ def test_table(record: dict) -> str:
     return "\n".join(lines)
 
 
-def claims_table(tuned: dict[str, str], untuned: dict[str, str]) -> str:
-    """Each claim's verdict before and after tuning, changes in bold."""
+def claims_table(tuned: dict[str, str], untuned: dict[str, str], cells: list[str]) -> str:
+    """Each claim's verdict before and after tuning, changes in bold.
+
+    compare records the trainability claim only for a cell that never reaches the common bar (its key is
+    the cell's name, its verdict "never"), so a cell without one reached it: shown as "yes"."""
+    def shown(verdicts: dict[str, str], claim: str) -> str:
+        if claim in cells and verdicts:
+            return verdicts.get(claim, "yes")
+        return verdicts.get(claim, "—")
+
+    general = [c for c in dict.fromkeys([*tuned, *untuned]) if c not in cells]
+    per_cell = [c for c in cells if c in tuned or c in untuned]
     lines = ["| claim | untuned | tuned |", "|---|---|---|"]
-    for claim in tuned:
-        before, after = untuned.get(claim, "—"), tuned[claim]
-        lines.append(f"| {claim} | {before} | {f'**{after}**' if after != before else after} |")
+    for claim in general + per_cell:
+        before, after = shown(untuned, claim), shown(tuned, claim)
+        label = f"{claim} reaches the trainability bar" if claim in cells else claim
+        lines.append(f"| {label} | {before} | {f'**{after}**' if after != before else after} |")
     return "\n".join(lines)
 
 
@@ -167,7 +178,8 @@ def recipe_record(name: str, cells: list[str], full: dict, untuned: dict, plot_d
         "**Which setting mattered** (fANOVA importance over the finished trials, Optuna)\n\n"
         + importance_table(importances, tuned_names(space)),
         f"**Test {full['headline']}, mean ± std over seeds**\n\n" + test_table(record),
-        "**Claims' verdicts**\n\n" + claims_table(full["claims"], untuned.get("claims", {}))])
+        "**Claims' verdicts**\n\n" + claims_table(full["claims"], untuned.get("claims", {}),
+                                                   report.in_order(tunings))])
     return record, section
 
 
